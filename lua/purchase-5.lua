@@ -1,0 +1,85 @@
+--[[
+  Decides one purchase: checks, then deducts stock, counts the user's units, records
+  the order (reserved, with its expiry), indexes the expiry and appends one event.
+  The order key doubles as the idempotency record: the caller derives orderId from the
+  user's Idempotency-Key claim, so a retry arrives with the same orderId and is replayed.
+
+  Input:
+    KEYS[1] sku state hash        KEYS[2] per-user held units hash
+    KEYS[3] order hash            KEYS[4] expiry index (zset)
+    KEYS[5] partition event stream
+    ARGV[1] sku id   ARGV[2] user id   ARGV[3] quantity   ARGV[4] order id
+    ARGV[5] idempotency key
+  Output:
+    {1, createdAt, expiresAt, available}           order created
+    {2, status, createdAt, expiresAt, quantity}    replay of the existing order
+    {-1}  SKU state missing (rebuild from PostgreSQL; never treated as zero)
+    {-2}  sale not open (before startsAt or after endsAt)
+    {-3, held}       per-user limit would be exceeded
+    {-4, available}  not enough stock
+    {-5}  order id exists for another user or SKU (idempotency conflict)
+    {-6}  sales paused (repair in progress)
+]]
+local skuKey = KEYS[1]
+local usersKey = KEYS[2]
+local orderKey = KEYS[3]
+local expiriesKey = KEYS[4]
+local eventsKey = KEYS[5]
+
+local skuId = ARGV[1]
+local userId = ARGV[2]
+local quantity = tonumber(ARGV[3])
+local orderId = ARGV[4]
+local idemKey = ARGV[5]
+
+--- @include "nowMs"
+--- @include "appendEvent"
+
+-- Checks: nothing is written until every one has passed.
+local sku = redis.call('HMGET', skuKey, 'available', 'limit', 'startsAt', 'endsAt', 'ttl', 'paused')
+if not sku[1] then
+  return {-1}
+end
+
+local existing = redis.call('HMGET', orderKey, 'user', 'sku', 'quantity', 'status', 'createdAt', 'expiresAt')
+if existing[1] then
+  if existing[1] ~= userId or existing[2] ~= skuId or tonumber(existing[3]) ~= quantity then
+    return {-5}
+  end
+  return {2, existing[4], tonumber(existing[5]), tonumber(existing[6]), tonumber(existing[3])}
+end
+
+if sku[6] == '1' then
+  return {-6}
+end
+
+local now = nowMs()
+local startsAt = tonumber(sku[3])
+local endsAt = tonumber(sku[4])
+if (startsAt > 0 and now < startsAt) or (endsAt > 0 and now >= endsAt) then
+  return {-2}
+end
+
+local held = tonumber(redis.call('HGET', usersKey, userId) or '0')
+if held + quantity > tonumber(sku[2]) then
+  return {-3, held}
+end
+
+local available = tonumber(sku[1])
+if available < quantity then
+  return {-4, available}
+end
+
+-- Writes.
+local expiresAt = now + tonumber(sku[5]) * 1000
+redis.call('HINCRBY', skuKey, 'available', -quantity)
+redis.call('HINCRBY', usersKey, userId, quantity)
+redis.call('HSET', orderKey, 'user', userId, 'sku', skuId, 'quantity', quantity,
+  'status', 'reserved', 'createdAt', now, 'expiresAt', expiresAt, 'idemKey', idemKey)
+redis.call('ZADD', expiriesKey, expiresAt, skuId .. ':' .. orderId)
+appendEvent(skuKey, eventsKey, {
+  type = 'order.reserved', sku = skuId, delta = -quantity, at = now,
+  orderId = orderId, userId = userId, quantity = quantity, status = 'reserved',
+  idempotencyKey = idemKey, createdAt = now, expiresAt = expiresAt,
+})
+return {1, now, expiresAt, available - quantity}

@@ -1,0 +1,206 @@
+// Configuration: every environment variable the engine reads, validated once with zod,
+// then frozen. Defaults work against the local services that `npm run services:up` starts.
+import { z } from 'zod';
+
+const DEV_JWT_SECRET = 'dev-only-jwt-secret-do-not-use-in-production-0123456789';
+const DEV_ADMIN_TOKEN = 'dev-only-admin-token-change-me';
+const DEV_WEBHOOK_SECRET = 'whsec_ZGV2LW9ubHktd2ViaG9vay1zZWNyZXQtMDEyMzQ1Njc4OQ==';
+
+/** Unset and empty variables both mean "use the default". */
+const env = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => (v === '' || v === undefined ? undefined : v), schema);
+
+const int = (def: number, min: number, max: number) =>
+  env(z.coerce.number().int().min(min).max(max).default(def));
+
+const bool = (def: boolean) =>
+  env(
+    z
+      .enum(['true', 'false', '1', '0'])
+      .default(def ? 'true' : 'false')
+      .transform((v) => v === 'true' || v === '1'),
+  );
+
+const urlList = (protocols: string[]) =>
+  env(
+    z
+      .string()
+      .default('')
+      .transform((s, ctx) => {
+        const items = s
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean);
+        for (const item of items) {
+          let ok = false;
+          try {
+            ok = protocols.includes(new URL(item).protocol);
+          } catch {
+            ok = false;
+          }
+          if (!ok)
+            ctx.addIssue({
+              code: 'custom',
+              message: `"${item}" is not a ${protocols.join('/')} URL`,
+            });
+        }
+        return items;
+      }),
+  );
+
+const hostPortList = (def: string) =>
+  env(
+    z
+      .string()
+      .default(def)
+      .transform((s, ctx) => {
+        const items = s
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean);
+        if (items.length === 0)
+          ctx.addIssue({ code: 'custom', message: 'needs at least one host:port' });
+        for (const item of items) {
+          if (!/^[A-Za-z0-9._-]+:\d{1,5}$/.test(item)) {
+            ctx.addIssue({ code: 'custom', message: `"${item}" is not host:port` });
+          }
+        }
+        return items;
+      }),
+  );
+
+const urlWith = (def: string, protocols: string[]) =>
+  env(
+    z
+      .string()
+      .default(def)
+      .refine(
+        (s) => {
+          try {
+            return protocols.includes(new URL(s).protocol);
+          } catch {
+            return false;
+          }
+        },
+        { message: `must be a ${protocols.join(' or ')} URL` },
+      ),
+  );
+
+export const configSchema = z
+  .object({
+    NODE_ENV: env(z.enum(['development', 'test', 'production']).default('development')),
+    PORT: int(3000, 0, 65535),
+    HOST: env(z.string().default('127.0.0.1')),
+    LOG_LEVEL: env(
+      z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    ),
+    REDIS_URL: urlWith('redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    /** When set, the engine talks to a Redis Cluster through these seed nodes. */
+    REDIS_CLUSTER_NODES: env(hostPortList('').optional()).optional(),
+    DATABASE_URL: urlWith('postgresql://postgres@127.0.0.1:5432/flashsale', [
+      'postgres:',
+      'postgresql:',
+    ]),
+    DATABASE_POOL_SIZE: int(10, 1, 200),
+    KAFKA_BROKERS: hostPortList('127.0.0.1:9092'),
+    KAFKA_CLIENT_ID: env(z.string().min(1).default('flashsale-engine')),
+    KAFKA_TOPIC: env(
+      z
+        .string()
+        .regex(/^[A-Za-z0-9._-]{1,200}$/, 'letters, digits, dot, underscore or dash')
+        .default('flashsale.stock-events'),
+    ),
+    KAFKA_WRITER_GROUP: env(z.string().min(1).default('flashsale-db-writer')),
+    INVENTORY_PARTITIONS: int(16, 1, 1024),
+    JWT_SECRET: env(z.string().min(32, 'must be at least 32 characters').default(DEV_JWT_SECRET)),
+    ADMIN_TOKEN: env(z.string().min(16, 'must be at least 16 characters').default(DEV_ADMIN_TOKEN)),
+    ALERT_WEBHOOK_URLS: urlList(['http:', 'https:']),
+    ALERT_WEBHOOK_SECRET: env(
+      z
+        .string()
+        .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must look like whsec_<base64>')
+        .default(DEV_WEBHOOK_SECRET),
+    ),
+    // Tuning knobs.
+    PURCHASE_BODY_LIMIT_BYTES: int(1024, 64, 65536),
+    ADMIN_BODY_LIMIT_BYTES: int(16384, 256, 1048576),
+    DEFAULT_RESERVATION_TTL_SECONDS: int(600, 1, 604800),
+    SOLD_OUT_CACHE_MS: int(200, 0, 60000),
+    IDEMPOTENCY_TTL_SECONDS: int(86400, 60, 2592000),
+    ORDER_RETENTION_SECONDS: int(172800, 120, 31536000),
+    SWEEP_INTERVAL_MS: int(1000, 50, 3600000),
+    SWEEP_BATCH_SIZE: int(200, 1, 10000),
+    LEADER_LEASE_MS: int(5000, 500, 600000),
+    RELAY_BATCH_SIZE: int(500, 1, 10000),
+    RELAY_BLOCK_MS: int(50, 1, 10000),
+    RELAY_CLAIM_IDLE_MS: int(10000, 100, 3600000),
+    WRITER_MAX_BATCH: int(2000, 1, 100000),
+    RECONCILE_INTERVAL_MS: int(5000, 100, 3600000),
+    LAG_ALERT_AFTER_MS: int(30000, 100, 86400000),
+    WEBHOOK_MAX_AGE_MS: int(86400000, 1000, 604800000),
+    WEBHOOK_TIMEOUT_MS: int(5000, 100, 60000),
+    REPAIR_ENABLED: bool(false),
+  })
+  .superRefine((c, ctx) => {
+    if (c.ORDER_RETENTION_SECONDS <= c.IDEMPOTENCY_TTL_SECONDS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ORDER_RETENTION_SECONDS'],
+        message: 'must exceed IDEMPOTENCY_TTL_SECONDS, or a retry could outlive its order',
+      });
+    }
+    if (c.NODE_ENV !== 'production') return;
+    const devValues: [keyof typeof c, string][] = [
+      ['JWT_SECRET', DEV_JWT_SECRET],
+      ['ADMIN_TOKEN', DEV_ADMIN_TOKEN],
+      ['ALERT_WEBHOOK_SECRET', DEV_WEBHOOK_SECRET],
+    ];
+    for (const [key, dev] of devValues) {
+      if (c[key] === dev) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: 'the development default is refused in production',
+        });
+      }
+    }
+  });
+
+export type Config = Readonly<z.infer<typeof configSchema>>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: { variable: string; message: string }[]) {
+    super(
+      'Invalid configuration:\n' + problems.map((p) => `  ${p.variable}: ${p.message}`).join('\n'),
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+/** Validates the given environment (process.env by default) and returns a frozen config. */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const result = configSchema.safeParse(source);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => {
+        const variable = String(issue.path[0] ?? '(config)');
+        const raw = source[variable];
+        const shown =
+          raw === undefined
+            ? ''
+            : ` (got ${JSON.stringify(raw.length > 80 ? raw.slice(0, 80) + '…' : raw)})`;
+        const secret = /SECRET|TOKEN|PASSWORD/.test(variable);
+        return { variable, message: issue.message + (secret ? '' : shown) };
+      }),
+    );
+  }
+  return Object.freeze(result.data);
+}
+
+let cached: Config | undefined;
+
+/** The process-wide configuration, validated on first use. */
+export function config(): Config {
+  cached ??= loadConfig();
+  return cached;
+}

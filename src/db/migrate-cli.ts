@@ -1,0 +1,15 @@
+// `npm run db:migrate`: creates the database when missing, then applies migrations.
+import { config } from '../config/index.js';
+import { ensureDatabase } from '../ops/services.js';
+import { migrate } from './migrate.js';
+
+try {
+  const cfg = config();
+  await ensureDatabase(cfg.DATABASE_URL, console.log);
+  const { applied, alreadyApplied } = await migrate(cfg.DATABASE_URL);
+  for (const name of applied) console.log(`applied ${name}`);
+  console.log(`migrations: ${applied.length} applied, ${alreadyApplied.length} already in place`);
+} catch (err) {
+  console.error(err instanceof Error ? err.message : err);
+  process.exitCode = 1;
+}

@@ -1,0 +1,149 @@
+// Wires the engine's parts from one config: the clients, the inventory and each role.
+// `npm start` runs every role in one process; each role can also run alone.
+import type { Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import type { Admin } from 'kafkajs';
+import type { Config } from './config/index.js';
+import { closeDb, createDb, type Db } from './db/client.js';
+import { Authenticator } from './http/auth.js';
+import { createApp, createHttpServer } from './http/app.js';
+import { ReadinessProbe } from './http/health.js';
+import { purchaseHandler } from './http/purchase.js';
+import { buildRoutes } from './http/routes.js';
+import { Inventory } from './inventory/inventory.js';
+import { KeySpace } from './inventory/keys.js';
+import { Sweeper } from './inventory/sweeper.js';
+import { createKafka } from './kafka/client.js';
+import { createLogger, type Logger } from './log.js';
+import { PipelineGauge } from './pipeline/drain.js';
+import { closeRedis, createRedis, type RedisClient } from './redis/client.js';
+import { createRedlock, Leadership, withLock } from './redis/locks.js';
+
+export const ROLES = ['api', 'sweeper'] as const;
+export type Role = (typeof ROLES)[number];
+
+const version = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
+
+export class Engine {
+  readonly log: Logger;
+  readonly redis: RedisClient;
+  readonly db: Db;
+  readonly keys: KeySpace;
+  readonly kafkaAdmin: Admin;
+  readonly gauge: PipelineGauge;
+  readonly inventory: Inventory;
+  readonly redlock;
+  private server: Server | undefined;
+  private sweeper: Sweeper | undefined;
+  private readiness: ReadinessProbe;
+  private closers: (() => Promise<void>)[] = [];
+
+  constructor(
+    readonly cfg: Config,
+    role = 'engine',
+  ) {
+    this.log = createLogger(cfg.LOG_LEVEL, role);
+    this.redis = createRedis(cfg, { name: `flashsale-${role}` });
+    this.redis.on('error', (err: Error) =>
+      this.log.warn({ err: err.message }, 'redis connection error'),
+    );
+    this.db = createDb(cfg);
+    this.keys = new KeySpace(cfg.INVENTORY_PARTITIONS);
+    this.kafkaAdmin = createKafka(cfg, `${role}-admin`).admin();
+    this.gauge = new PipelineGauge(
+      this.redis,
+      this.kafkaAdmin,
+      this.keys,
+      cfg.KAFKA_TOPIC,
+      cfg.KAFKA_WRITER_GROUP,
+    );
+    this.redlock = createRedlock(this.redis);
+    this.readiness = new ReadinessProbe(this.redis, this.db, this.kafkaAdmin);
+    let adminConnected: Promise<void> | undefined;
+    this.inventory = new Inventory(this.redis, this.db, this.keys, {
+      idempotencyTtlSeconds: cfg.IDEMPOTENCY_TTL_SECONDS,
+      orderRetentionSeconds: cfg.ORDER_RETENTION_SECONDS,
+      soldOutCacheMs: cfg.SOLD_OUT_CACHE_MS,
+      defaultReservationTtlSeconds: cfg.DEFAULT_RESERVATION_TTL_SECONDS,
+      canRebuild: async (partition) => {
+        adminConnected ??= this.kafkaAdmin.connect();
+        await adminConnected;
+        return this.gauge.drained(partition);
+      },
+      withLock: (resource, fn) => withLock(this.redlock, resource, cfg.LEADER_LEASE_MS, fn),
+    });
+  }
+
+  async startApi(): Promise<Server> {
+    const auth = new Authenticator(this.cfg.JWT_SECRET, this.cfg.ADMIN_TOKEN);
+    const purchase = purchaseHandler({
+      inventory: this.inventory,
+      auth,
+      log: this.log,
+      bodyLimitBytes: this.cfg.PURCHASE_BODY_LIMIT_BYTES,
+    });
+    const routes = buildRoutes({
+      inventory: this.inventory,
+      auth,
+      purchase,
+      adminBodyLimitBytes: this.cfg.ADMIN_BODY_LIMIT_BYTES,
+    });
+    const app = createApp({ routes, readiness: this.readiness, log: this.log, version });
+    const server = createHttpServer(app, purchase);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.cfg.PORT, this.cfg.HOST, () => resolve());
+    });
+    this.server = server;
+    this.closers.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        }),
+    );
+    return server;
+  }
+
+  startSweeper(): Sweeper {
+    const leadership = new Leadership(this.redlock, 'fs:leader:sweeper', this.cfg.LEADER_LEASE_MS);
+    this.sweeper = new Sweeper(
+      this.redis,
+      this.inventory,
+      leadership,
+      { intervalMs: this.cfg.SWEEP_INTERVAL_MS, batchSize: this.cfg.SWEEP_BATCH_SIZE },
+      this.log,
+    );
+    this.sweeper.start();
+    const sweeper = this.sweeper;
+    this.closers.push(() => sweeper.stop());
+    return sweeper;
+  }
+
+  async start(roles: readonly Role[]): Promise<void> {
+    for (const role of roles) {
+      if (role === 'api') await this.startApi();
+      if (role === 'sweeper') this.startSweeper();
+    }
+  }
+
+  get address(): { host: string; port: number } | undefined {
+    const a = this.server?.address();
+    return a && typeof a === 'object' ? { host: a.address, port: a.port } : undefined;
+  }
+
+  /** Stops taking work, lets each role finish what it holds, then closes the clients. */
+  async stop(): Promise<void> {
+    for (const close of this.closers.reverse())
+      await close().catch((err: unknown) => this.log.error({ err }, 'shutdown step failed'));
+    this.closers = [];
+    await this.readiness.close();
+    await this.kafkaAdmin.disconnect().catch(() => undefined);
+    await closeRedis(this.redis);
+    await closeDb(this.db);
+  }
+}

@@ -1,0 +1,68 @@
+// POST /v1/skus/{sku}/purchases: the hot path. A plain node:http handler so the server can
+// dispatch it before express's router (see server.ts); express mounts the same handler.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Inventory } from '../inventory/inventory.js';
+import type { Logger } from '../log.js';
+import { httpErrors, purchaseLatency, purchases } from '../metrics.js';
+import type { Authenticator } from './auth.js';
+import { readJson } from './body.js';
+import { sendError, sendJson } from './respond.js';
+import { idempotencyKey, parse, purchaseBody, skuParam } from './validators.js';
+
+export interface PurchaseDeps {
+  inventory: Inventory;
+  auth: Authenticator;
+  log: Logger;
+  bodyLimitBytes: number;
+}
+
+export type PurchaseHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  rawSku: string | undefined,
+) => Promise<void>;
+
+const REPLAYED = { 'Idempotent-Replayed': 'true' };
+
+export function purchaseHandler({
+  inventory,
+  auth,
+  log,
+  bodyLimitBytes,
+}: PurchaseDeps): PurchaseHandler {
+  return async (req, res, rawSku) => {
+    const end = purchaseLatency.startTimer();
+    try {
+      const userId = await auth.buyer(req.headers.authorization);
+      const skuId = skuParam(rawSku);
+      const key = idempotencyKey(req.headers['idempotency-key']);
+      const { quantity } = parse(purchaseBody, await readJson(req, bodyLimitBytes));
+      const { order, replayed } = await inventory.purchase(userId, skuId, quantity, key);
+      sendJson(res, 201, order, replayed ? REPLAYED : undefined);
+      purchases.inc({ outcome: replayed ? 'replayed' : 'created' });
+    } catch (err) {
+      const e = sendError(res, err, log, req.headers['x-request-id'] as string | undefined);
+      purchases.inc({ outcome: e.code });
+      httpErrors.inc({ code: e.code });
+    } finally {
+      end();
+    }
+  };
+}
+
+const PURCHASE_PATH = /^\/v1\/skus\/([^/?#]*)\/purchases\/?(?:\?.*)?$/;
+
+/** The SKU segment of a purchase URL (percent-decoded), or undefined for other routes. */
+export function matchPurchase(
+  method: string | undefined,
+  url: string | undefined,
+): string | undefined {
+  if (method !== 'POST' || !url) return undefined;
+  const m = PURCHASE_PATH.exec(url);
+  if (!m) return undefined;
+  try {
+    return decodeURIComponent(m[1] ?? '');
+  } catch {
+    return '\u0000'; // undecodable: let the validator refuse it
+  }
+}

@@ -1,0 +1,216 @@
+// The REST routes as one table: express registers them and the OpenAPI document is built
+// from the same entries, so the two cannot drift apart.
+import type { Request, Response } from 'express';
+import type { z } from 'zod';
+import { AppError, type ErrorCode } from '../errors.js';
+import type { Inventory } from '../inventory/inventory.js';
+import type { Authenticator } from './auth.js';
+import { readJson } from './body.js';
+import type { PurchaseHandler } from './purchase.js';
+import { sendJson } from './respond.js';
+import {
+  createSkuBody,
+  orderParam,
+  parse,
+  purchaseBody,
+  restockBody,
+  skuParam,
+} from './validators.js';
+
+export type Auth = 'none' | 'buyer' | 'admin' | 'buyer-or-admin';
+
+export interface RouteSpec {
+  method: 'get' | 'post';
+  /** OpenAPI style: /v1/skus/{sku} */
+  path: string;
+  summary: string;
+  auth: Auth;
+  success: number;
+  /** Error codes this route answers beyond the ones every route can. */
+  errors: ErrorCode[];
+  body?: z.ZodType;
+  headers?: { name: string; required: boolean; description: string }[];
+  handler: (req: Request, res: Response) => Promise<void> | void;
+}
+
+/** Answers any route may give, whatever it does. */
+export const COMMON_ERRORS: ErrorCode[] = [
+  'NOT_FOUND',
+  'METHOD_NOT_ALLOWED',
+  'INTERNAL',
+  'SERVICE_UNAVAILABLE',
+];
+const AUTH_ERRORS: ErrorCode[] = ['UNAUTHORIZED', 'FORBIDDEN'];
+const BODY_ERRORS: ErrorCode[] = [
+  'VALIDATION_FAILED',
+  'MALFORMED_JSON',
+  'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+];
+
+export interface RouteDeps {
+  inventory: Inventory;
+  auth: Authenticator;
+  purchase: PurchaseHandler;
+  adminBodyLimitBytes: number;
+  /** Extra routes from other parts of the engine (reconciliation, alerts). */
+  extra?: RouteSpec[];
+}
+
+export function buildRoutes({
+  inventory,
+  auth,
+  purchase,
+  adminBodyLimitBytes,
+  extra = [],
+}: RouteDeps): RouteSpec[] {
+  const asBuyerOrAdmin = async (req: Request) => {
+    const p = await auth.principal(req.headers.authorization);
+    return p.kind === 'buyer' ? p.userId : undefined;
+  };
+  return [
+    {
+      method: 'post',
+      path: '/v1/skus/{sku}/purchases',
+      summary:
+        'Buy units of a SKU. Retries with the same Idempotency-Key replay the original order.',
+      auth: 'buyer',
+      success: 201,
+      errors: [
+        ...AUTH_ERRORS,
+        ...BODY_ERRORS,
+        'IDEMPOTENCY_KEY_REQUIRED',
+        'IDEMPOTENCY_KEY_INVALID',
+        'SKU_NOT_FOUND',
+        'SOLD_OUT',
+        'LIMIT_EXCEEDED',
+        'SALE_NOT_ACTIVE',
+        'IDEMPOTENCY_KEY_REUSED',
+        'SKU_UNAVAILABLE',
+      ],
+      body: purchaseBody,
+      headers: [
+        {
+          name: 'Idempotency-Key',
+          required: true,
+          description:
+            '1-128 characters of A-Z a-z 0-9 _ . : -; unique per purchase attempt, reused on retry.',
+        },
+      ],
+      handler: (req, res) => purchase(req, res, req.params.sku as string | undefined),
+    },
+    {
+      method: 'get',
+      path: '/v1/skus/{sku}',
+      summary: 'Public stock view of a SKU.',
+      auth: 'none',
+      success: 200,
+      errors: ['VALIDATION_FAILED', 'SKU_NOT_FOUND', 'SKU_UNAVAILABLE'],
+      handler: async (req, res) => {
+        sendJson(res, 200, await inventory.getSku(skuParam(req.params.sku as string)));
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/orders/{id}',
+      summary: 'Read an order (its owner, or the admin).',
+      auth: 'buyer-or-admin',
+      success: 200,
+      errors: [...AUTH_ERRORS, 'VALIDATION_FAILED', 'ORDER_NOT_FOUND'],
+      handler: async (req, res) => {
+        const userId = await asBuyerOrAdmin(req);
+        sendJson(res, 200, await inventory.getOrder(userId, orderParam(req.params.id as string)));
+      },
+    },
+    {
+      method: 'post',
+      path: '/v1/orders/{id}/cancel',
+      summary: 'The owner cancels a reserved or confirmed order; its units go back. Idempotent.',
+      auth: 'buyer',
+      success: 200,
+      errors: [
+        ...AUTH_ERRORS,
+        'VALIDATION_FAILED',
+        'ORDER_NOT_FOUND',
+        'ORDER_NOT_CANCELLABLE',
+        'SKU_UNAVAILABLE',
+      ],
+      handler: async (req, res) => {
+        const userId = await auth.buyer(req.headers.authorization);
+        sendJson(res, 200, await inventory.cancel(userId, orderParam(req.params.id as string)));
+      },
+    },
+    {
+      method: 'post',
+      path: '/v1/orders/{id}/confirm',
+      summary: 'Payment confirmed (the owner, or the admin for a payment service). Idempotent.',
+      auth: 'buyer-or-admin',
+      success: 200,
+      errors: [
+        ...AUTH_ERRORS,
+        'VALIDATION_FAILED',
+        'ORDER_NOT_FOUND',
+        'ORDER_EXPIRED',
+        'ORDER_NOT_CONFIRMABLE',
+        'SKU_UNAVAILABLE',
+      ],
+      handler: async (req, res) => {
+        const userId = await asBuyerOrAdmin(req);
+        sendJson(res, 200, await inventory.confirm(userId, orderParam(req.params.id as string)));
+      },
+    },
+    {
+      method: 'post',
+      path: '/v1/admin/skus',
+      summary: 'Create a SKU: written to PostgreSQL, then loaded into Redis.',
+      auth: 'admin',
+      success: 201,
+      errors: [...AUTH_ERRORS, ...BODY_ERRORS, 'SKU_EXISTS'],
+      body: createSkuBody,
+      handler: async (req, res) => {
+        auth.admin(req.headers.authorization);
+        const b = parse(createSkuBody, await readJson(req, adminBodyLimitBytes));
+        const row = await inventory.createSku({
+          ...b,
+          startsAt: b.startsAt ? new Date(b.startsAt) : undefined,
+          endsAt: b.endsAt ? new Date(b.endsAt) : undefined,
+        });
+        sendJson(res, 201, {
+          sku: row.id,
+          name: row.name,
+          stock: row.totalSupplied,
+          available: row.available,
+          perUserLimit: row.perUserLimit,
+          startsAt: row.startsAt?.toISOString() ?? null,
+          endsAt: row.endsAt?.toISOString() ?? null,
+          reservationTtlSeconds: row.reservationTtlSeconds,
+        });
+      },
+    },
+    {
+      method: 'post',
+      path: '/v1/admin/skus/{sku}/restock',
+      summary: 'Add units to a SKU.',
+      auth: 'admin',
+      success: 200,
+      errors: [...AUTH_ERRORS, ...BODY_ERRORS, 'SKU_NOT_FOUND', 'SKU_UNAVAILABLE'],
+      body: restockBody,
+      handler: async (req, res) => {
+        auth.admin(req.headers.authorization);
+        const skuId = skuParam(req.params.sku as string);
+        const b = parse(restockBody, await readJson(req, adminBodyLimitBytes));
+        sendJson(res, 200, await inventory.restock(skuId, b.quantity, b.reason));
+      },
+    },
+    ...extra,
+  ];
+}
+
+/** Express wants /v1/skus/:sku where OpenAPI writes /v1/skus/{sku}. */
+export function expressPath(path: string): string {
+  return path.replace(/\{([A-Za-z]+)\}/g, ':$1');
+}
+
+export function notFound(): never {
+  throw new AppError('NOT_FOUND');
+}

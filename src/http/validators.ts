@@ -1,0 +1,64 @@
+// Request schemas (zod). Limits here are the API's; the SKU's own per-user limit is
+// enforced by the purchase script.
+import { z } from 'zod';
+import { AppError } from '../errors.js';
+import { ID_PATTERN, IDEMPOTENCY_KEY_PATTERN, ORDER_ID_PATTERN } from '../inventory/keys.js';
+
+export const MAX_QUANTITY = 1000;
+export const MAX_STOCK = 10_000_000;
+
+export const purchaseBody = z.strictObject({
+  quantity: z.number().int().min(1).max(MAX_QUANTITY),
+});
+
+export const createSkuBody = z
+  .strictObject({
+    sku: z.string().regex(ID_PATTERN, 'letters, digits, _ or -, 1-64 characters'),
+    name: z.string().trim().min(1).max(200),
+    stock: z.number().int().min(0).max(MAX_STOCK),
+    perUserLimit: z.number().int().min(1).max(MAX_QUANTITY),
+    startsAt: z.iso.datetime({ offset: true }).optional(),
+    endsAt: z.iso.datetime({ offset: true }).optional(),
+    reservationTtlSeconds: z.number().int().min(1).max(604800).optional(),
+  })
+  .refine((b) => !b.startsAt || !b.endsAt || Date.parse(b.startsAt) < Date.parse(b.endsAt), {
+    message: 'startsAt must be before endsAt',
+    path: ['endsAt'],
+  });
+
+export const restockBody = z.strictObject({
+  quantity: z.number().int().min(1).max(MAX_STOCK),
+  reason: z.string().trim().min(1).max(200),
+});
+
+export function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  throw new AppError('VALIDATION_FAILED', undefined, {
+    issues: result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+  });
+}
+
+export function skuParam(value: string | undefined): string {
+  if (value === undefined || !ID_PATTERN.test(value)) {
+    throw new AppError(
+      'VALIDATION_FAILED',
+      'The SKU id must be 1-64 characters of A-Z a-z 0-9 _ -.',
+    );
+  }
+  return value;
+}
+
+export function orderParam(value: string | undefined): string {
+  if (value === undefined || !ORDER_ID_PATTERN.test(value)) {
+    throw new AppError('VALIDATION_FAILED', 'The order id must be a lowercase UUIDv7.');
+  }
+  return value;
+}
+
+export function idempotencyKey(value: string | string[] | undefined): string {
+  if (value === undefined || value === '') throw new AppError('IDEMPOTENCY_KEY_REQUIRED');
+  if (typeof value !== 'string' || !IDEMPOTENCY_KEY_PATTERN.test(value))
+    throw new AppError('IDEMPOTENCY_KEY_INVALID');
+  return value;
+}

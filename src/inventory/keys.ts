@@ -1,0 +1,107 @@
+// Every Redis key the engine uses is built here. Keys of one SKU carry its inventory
+// partition as a hash tag, so all keys a script touches share one Redis Cluster slot.
+import { v7 as uuidv7 } from 'uuid';
+
+/** SKU and user ids: nothing that could smuggle a `{` or `:` into a key. */
+export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** Client-chosen Idempotency-Key values. */
+export const IDEMPOTENCY_KEY_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+/** UUIDv7 whose last three hex digits name the inventory partition (see orderIdFor). */
+export const ORDER_ID_PATTERN =
+  /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+export const MAX_PARTITIONS = 1024;
+
+/** FNV-1a, 32 bits: stable across processes, languages and restarts. */
+export function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+function tag(prefix: string, partition: number): string {
+  return `${prefix}${String(partition).padStart(2, '0')}`;
+}
+
+export interface SkuKeys {
+  readonly partition: number;
+  readonly sku: string;
+  readonly users: string;
+  readonly expiries: string;
+  readonly events: string;
+  order(orderId: string): string;
+}
+
+export class KeySpace {
+  constructor(readonly partitions: number) {
+    if (!Number.isInteger(partitions) || partitions < 1 || partitions > MAX_PARTITIONS) {
+      throw new RangeError(`partitions must be 1..${MAX_PARTITIONS}`);
+    }
+  }
+
+  partitionOf(skuId: string): number {
+    return fnv1a(skuId) % this.partitions;
+  }
+
+  events(partition: number): string {
+    return `fs:{${tag('p', partition)}}:events`;
+  }
+
+  expiries(partition: number): string {
+    return `fs:{${tag('p', partition)}}:expiries`;
+  }
+
+  order(partition: number, orderId: string): string {
+    return `fs:{${tag('p', partition)}}:order:${orderId}`;
+  }
+
+  forSku(skuId: string): SkuKeys {
+    assertId(skuId, 'sku');
+    const partition = this.partitionOf(skuId);
+    const prefix = `fs:{${tag('p', partition)}}`;
+    return {
+      partition,
+      sku: `${prefix}:sku:${skuId}`,
+      users: `${prefix}:sku:${skuId}:users`,
+      expiries: `${prefix}:expiries`,
+      events: `${prefix}:events`,
+      order: (orderId: string) => this.order(partition, orderId),
+    };
+  }
+
+  /**
+   * Binds a user's Idempotency-Key to one request (sku, quantity, order id). It lives in
+   * the user's slot, not the SKU's, so reusing a key for another SKU is caught even when
+   * the two SKUs live in different partitions.
+   */
+  idempotencyClaim(userId: string, key: string): string {
+    assertId(userId, 'user');
+    if (!IDEMPOTENCY_KEY_PATTERN.test(key)) throw new RangeError('invalid idempotency key');
+    return `fs:{${tag('u', fnv1a(userId) % this.partitions)}}:idem:${userId}:${key}`;
+  }
+
+  /** A fresh UUIDv7 that also names the partition, so any order can be found from its id. */
+  orderIdFor(partition: number): string {
+    const id = uuidv7();
+    return id.slice(0, -3) + partition.toString(16).padStart(3, '0');
+  }
+
+  /** The partition an order id names, or undefined for an id this engine did not make. */
+  partitionOfOrder(orderId: string): number | undefined {
+    if (!ORDER_ID_PATTERN.test(orderId)) return undefined;
+    const partition = parseInt(orderId.slice(-3), 16);
+    return partition < this.partitions ? partition : undefined;
+  }
+
+  /** Glob matching every key of one SKU (for tests and diagnostics). */
+  skuPattern(skuId: string): string {
+    return `${this.forSku(skuId).sku}*`;
+  }
+}
+
+function assertId(id: string, what: string): void {
+  if (!ID_PATTERN.test(id)) throw new RangeError(`invalid ${what} id`);
+}

@@ -1,0 +1,35 @@
+// Creates the kafkajs clients: an idempotent producer (acks=all), consumers and admin.
+import { Kafka, logLevel, type Consumer, type ConsumerConfig, type Producer } from 'kafkajs';
+import type { Config } from '../config/index.js';
+
+export function createKafka(
+  cfg: Pick<Config, 'KAFKA_BROKERS' | 'KAFKA_CLIENT_ID'>,
+  role = 'engine',
+): Kafka {
+  return new Kafka({
+    clientId: `${cfg.KAFKA_CLIENT_ID}-${role}`,
+    brokers: cfg.KAFKA_BROKERS,
+    logLevel: logLevel.ERROR,
+    connectionTimeout: 3000,
+    requestTimeout: 10000,
+    retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 5000 },
+  });
+}
+
+/**
+ * The idempotent producer retries without duplicating within a session; kafkajs needs
+ * at most one request in flight for that. Every send must use acks: -1 (all replicas).
+ */
+export function createProducer(kafka: Kafka): Producer {
+  return kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+  });
+}
+
+export function createConsumer(kafka: Kafka, config: ConsumerConfig): Consumer {
+  return kafka.consumer({ allowAutoTopicCreation: false, ...config });
+}
+
+export const ACKS_ALL = -1;

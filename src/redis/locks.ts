@@ -1,0 +1,77 @@
+// Locks and leadership through redlock. With one Redis (or one cluster) redlock is a
+// lease with a random token; a leader renews its lease well before it lapses, and stops
+// acting the moment a renewal fails.
+import Redlock, { type Lock } from 'redlock';
+import type { RedisClient } from './client.js';
+
+export function createRedlock(redis: RedisClient): Redlock {
+  const redlock = new Redlock([redis], { retryCount: 0, driftFactor: 0.01 });
+  redlock.on('error', () => undefined); // failed attempts are reported to the caller
+  return redlock;
+}
+
+/** Runs fn under a short lock; undefined when another holder has it. */
+export async function withLock<T>(
+  redlock: Redlock,
+  resource: string,
+  leaseMs: number,
+  fn: () => Promise<T>,
+): Promise<T | undefined> {
+  let lock: Lock;
+  try {
+    lock = await redlock.acquire([resource], leaseMs);
+  } catch {
+    return undefined;
+  }
+  try {
+    return await fn();
+  } finally {
+    await lock.release().catch(() => undefined);
+  }
+}
+
+/**
+ * One leader at a time for a periodic role. `fencingToken` changes with every term, so a
+ * writer can stamp its work and a deposed leader's late writes can be told apart.
+ */
+export class Leadership {
+  private lock: Lock | undefined;
+  private term = 0;
+
+  constructor(
+    private readonly redlock: Redlock,
+    readonly resource: string,
+    private readonly leaseMs: number,
+  ) {}
+
+  /** Acquires or renews the lease; answers whether this process leads now. */
+  async tick(): Promise<boolean> {
+    try {
+      if (this.lock && this.lock.expiration > Date.now() + 50) {
+        this.lock = await this.lock.extend(this.leaseMs);
+      } else {
+        this.lock = await this.redlock.acquire([this.resource], this.leaseMs);
+        this.term += 1;
+      }
+      return true;
+    } catch {
+      this.lock = undefined;
+      return false;
+    }
+  }
+
+  /** Still leading, with enough lease left to act safely for `marginMs`. */
+  leads(marginMs = 0): boolean {
+    return this.lock !== undefined && this.lock.expiration > Date.now() + marginMs;
+  }
+
+  get fencingToken(): string | undefined {
+    return this.lock ? `${this.lock.value}:${this.term}` : undefined;
+  }
+
+  async resign(): Promise<void> {
+    const lock = this.lock;
+    this.lock = undefined;
+    if (lock) await lock.release().catch(() => undefined);
+  }
+}
