@@ -32,12 +32,7 @@ const urlList = (protocols: string[]) =>
           .map((x) => x.trim())
           .filter(Boolean);
         for (const item of items) {
-          let ok = false;
-          try {
-            ok = protocols.includes(new URL(item).protocol);
-          } catch {
-            ok = false;
-          }
+          const ok = URL.canParse(item) && protocols.includes(new URL(item).protocol);
           if (!ok)
             ctx.addIssue({
               code: 'custom',
@@ -74,16 +69,9 @@ const urlWith = (def: string, protocols: string[]) =>
     z
       .string()
       .default(def)
-      .refine(
-        (s) => {
-          try {
-            return protocols.includes(new URL(s).protocol);
-          } catch {
-            return false;
-          }
-        },
-        { message: `must be a ${protocols.join(' or ')} URL` },
-      ),
+      .refine((s) => URL.canParse(s) && protocols.includes(new URL(s).protocol), {
+        message: `must be a ${protocols.join(' or ')} URL`,
+      }),
   );
 
 export const configSchema = z
