@@ -53,7 +53,7 @@ export class Engine {
     );
     this.db = createDb(cfg);
     this.keys = new KeySpace(cfg.INVENTORY_PARTITIONS);
-    this.kafkaAdmin = createKafka(cfg, `${role}-admin`).admin();
+    this.kafkaAdmin = createKafka(cfg, `${role}-admin`, { log: this.log }).admin();
     this.gauge = new PipelineGauge(
       this.redis,
       this.kafkaAdmin,
@@ -62,7 +62,9 @@ export class Engine {
       cfg.KAFKA_WRITER_GROUP,
     );
     this.redlock = createRedlock(this.redis);
-    this.readiness = new ReadinessProbe(this.redis, this.db, this.kafkaAdmin);
+    // Readiness asks once and answers: its own quiet client that does not retry.
+    const probeAdmin = createKafka(cfg, `${role}-ready`, { retry: { retries: 0 } }).admin();
+    this.readiness = new ReadinessProbe(this.redis, this.db, probeAdmin);
     let adminConnected: Promise<void> | undefined;
     this.inventory = new Inventory(this.redis, this.db, this.keys, {
       idempotencyTtlSeconds: cfg.IDEMPOTENCY_TTL_SECONDS,

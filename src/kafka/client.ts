@@ -1,18 +1,43 @@
 // Creates the kafkajs clients: an idempotent producer (acks=all), consumers and admin.
-import { Kafka, logLevel, type Consumer, type ConsumerConfig, type Producer } from 'kafkajs';
+import {
+  Kafka,
+  logLevel,
+  type Consumer,
+  type ConsumerConfig,
+  type LogEntry,
+  type Producer,
+  type RetryOptions,
+} from 'kafkajs';
 import type { Config } from '../config/index.js';
+import type { Logger } from '../log.js';
+
+export interface KafkaOptions {
+  /** kafkajs messages go to this logger (warnings and errors only); none: silent. */
+  log?: Logger;
+  retry?: RetryOptions;
+}
 
 export function createKafka(
   cfg: Pick<Config, 'KAFKA_BROKERS' | 'KAFKA_CLIENT_ID'>,
   role = 'engine',
+  opts: KafkaOptions = {},
 ): Kafka {
+  const log = opts.log;
   return new Kafka({
     clientId: `${cfg.KAFKA_CLIENT_ID}-${role}`,
     brokers: cfg.KAFKA_BROKERS,
-    logLevel: logLevel.ERROR,
+    logLevel: log ? logLevel.WARN : logLevel.NOTHING,
+    logCreator:
+      () =>
+      ({ level, log: entry }: LogEntry) => {
+        if (!log) return;
+        const { message, ...rest } = entry;
+        if (level <= logLevel.ERROR) log.error({ kafkajs: rest }, message);
+        else log.warn({ kafkajs: rest }, message);
+      },
     connectionTimeout: 3000,
     requestTimeout: 10000,
-    retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 5000 },
+    retry: opts.retry ?? { initialRetryTime: 200, retries: 8, maxRetryTime: 5000 },
   });
 }
 

@@ -1,0 +1,137 @@
+// Shared test plumbing: a config for the local services, unique ids, tokens, an engine
+// on an ephemeral port, and snapshots of a SKU's Redis keys.
+import { randomBytes } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { loadConfig, type Config } from '../src/config/index.js';
+import { Engine } from '../src/engine.js';
+import type { RedisClient } from '../src/redis/client.js';
+
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({
+    ...process.env,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    PORT: '0',
+    ...overrides,
+  });
+}
+
+export const uid = (prefix = 't') => `${prefix}-${randomBytes(6).toString('hex')}`;
+
+export async function token(
+  userId: string,
+  opts: { secret?: string; expiresIn?: string | number; alg?: 'HS256' | 'HS384' } = {},
+): Promise<string> {
+  const secret = opts.secret ?? testConfig().JWT_SECRET;
+  return new SignJWT({})
+    .setProtectedHeader({ alg: opts.alg ?? 'HS256' })
+    .setSubject(userId)
+    .setIssuedAt()
+    .setExpirationTime(opts.expiresIn ?? '1h')
+    .sign(new TextEncoder().encode(secret));
+}
+
+export interface RunningApi {
+  engine: Engine;
+  url: string;
+  admin: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export async function startApi(overrides: Record<string, string> = {}): Promise<RunningApi> {
+  const cfg = testConfig(overrides);
+  const engine = new Engine(cfg, 'test');
+  await engine.startApi();
+  const a = engine.address!;
+  return {
+    engine,
+    url: `http://127.0.0.1:${a.port}`,
+    admin: { authorization: `Bearer ${cfg.ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    stop: () => engine.stop(),
+  };
+}
+
+export async function createSku(
+  api: RunningApi,
+  body: { sku: string; stock: number; perUserLimit: number; [k: string]: unknown },
+): Promise<void> {
+  const res = await fetch(`${api.url}/v1/admin/skus`, {
+    method: 'POST',
+    headers: api.admin,
+    body: JSON.stringify({ name: body.sku, ...body }),
+  });
+  if (res.status !== 201) throw new Error(`create ${body.sku}: ${res.status} ${await res.text()}`);
+}
+
+export async function buy(
+  api: RunningApi,
+  sku: string,
+  jwt: string,
+  key: string,
+  quantity = 1,
+): Promise<{ status: number; body: any; replayed: boolean }> {
+  const res = await fetch(`${api.url}/v1/skus/${sku}/purchases`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${jwt}`,
+      'idempotency-key': key,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify({ quantity }),
+  });
+  return {
+    status: res.status,
+    body: await res.json(),
+    replayed: res.headers.get('idempotent-replayed') === 'true',
+  };
+}
+
+export async function post(
+  api: RunningApi,
+  path: string,
+  jwt: string,
+): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${api.url}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${jwt}` },
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+/** Every Redis key whose name matches, with its DUMP: equal snapshots mean byte-for-byte equal. */
+export async function snapshot(
+  redis: RedisClient,
+  patterns: string[],
+): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const pattern of patterns) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await (redis as import('ioredis').Redis).scan(
+        cursor,
+        'MATCH',
+        pattern,
+        'COUNT',
+        1000,
+      );
+      cursor = next;
+      for (const k of keys) {
+        const dump = await redis.dumpBuffer(k);
+        out.set(k, dump ? dump.toString('base64') : '');
+      }
+    } while (cursor !== '0');
+  }
+  return out;
+}
+
+/** Units held by live orders, per the Redis order hashes of one SKU. */
+export async function redisState(engine: Engine, sku: string) {
+  const k = engine.keys.forSku(sku);
+  const h = await engine.redis.hgetall(k.sku);
+  const users = await engine.redis.hgetall(k.users);
+  return {
+    available: Number(h.available),
+    supplied: Number(h.supplied),
+    seq: Number(h.seq),
+    users: Object.fromEntries(Object.entries(users).map(([u, n]) => [u, Number(n)])),
+  };
+}

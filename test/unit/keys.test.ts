@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { fnv1a, KeySpace } from '../../src/inventory/keys.js';
+
+describe('key space', () => {
+  const keys = new KeySpace(16);
+
+  it('maps a SKU to a stable partition and puts it in every hash tag', () => {
+    assert.equal(fnv1a('sku-1'), fnv1a('sku-1'));
+    const k = keys.forSku('sku-1');
+    const tag = `{p${String(k.partition).padStart(2, '0')}}`;
+    for (const key of [k.sku, k.users, k.expiries, k.events, k.order('x')])
+      assert.ok(key.includes(tag), key);
+  });
+
+  it('refuses ids that could change a key', () => {
+    for (const bad of ['a{b}', 'a:b', '', 'x'.repeat(65), 'héllo', 'a b', '{p01}']) {
+      assert.throws(() => keys.forSku(bad), RangeError, bad);
+      assert.throws(() => keys.idempotencyClaim(bad, 'k'), RangeError, bad);
+    }
+    assert.throws(() => keys.idempotencyClaim('u1', 'a|b'), RangeError);
+  });
+
+  it('makes UUIDv7 order ids that name their partition', () => {
+    for (let p = 0; p < 16; p++) {
+      const id = keys.orderIdFor(p);
+      assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      assert.equal(keys.partitionOfOrder(id), p);
+    }
+    assert.equal(keys.partitionOfOrder('not-an-id'), undefined);
+    assert.equal(keys.partitionOfOrder(keys.orderIdFor(15).slice(0, -3) + '0ff'), undefined);
+  });
+
+  it('spreads SKUs over the partitions', () => {
+    const seen = new Set<number>();
+    for (let i = 0; i < 200; i++) seen.add(keys.partitionOf(`sku-${i}`));
+    assert.equal(seen.size, 16);
+  });
+});
