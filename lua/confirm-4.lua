@@ -13,6 +13,7 @@
     {-7}  order not found (or owned by another user)
     {-10} reservation expired (status expired, or reserved and past its expiry)
     {-11, status}  order not confirmable (cancelled)
+    {-13, key}  a key holds the wrong type: refused before any write
 ]]
 local skuKey = KEYS[1]
 local orderKey = KEYS[2]
@@ -24,6 +25,7 @@ local orderId = ARGV[2]
 local userId = ARGV[3]
 
 --- @include "nowMs"
+--- @include "checkTypes"
 --- @include "appendEvent"
 
 local order = redis.call('HMGET', orderKey, 'user', 'sku', 'quantity', 'status', 'createdAt', 'expiresAt')
@@ -51,6 +53,10 @@ if now >= expiresAt then
 end
 if redis.call('EXISTS', skuKey) == 0 then
   return {-1}
+end
+local badKey = checkTypes(skuKey, 'hash', expiriesKey, 'zset', eventsKey, 'stream')
+if badKey then
+  return {-13, badKey}
 end
 
 -- Writes.

@@ -19,6 +19,7 @@
     {-4, available}  not enough stock
     {-5}  order id exists for another user or SKU (idempotency conflict)
     {-6}  sales paused (repair in progress)
+    {-13, key}  a key holds the wrong type: refused before any write
 ]]
 local skuKey = KEYS[1]
 local usersKey = KEYS[2]
@@ -33,12 +34,17 @@ local orderId = ARGV[4]
 local idemKey = ARGV[5]
 
 --- @include "nowMs"
+--- @include "checkTypes"
 --- @include "appendEvent"
 
 -- Checks: nothing is written until every one has passed.
 local sku = redis.call('HMGET', skuKey, 'available', 'limit', 'startsAt', 'endsAt', 'ttl', 'paused')
 if not sku[1] then
   return {-1}
+end
+local badKey = checkTypes(usersKey, 'hash', orderKey, 'hash', expiriesKey, 'zset', eventsKey, 'stream')
+if badKey then
+  return {-13, badKey}
 end
 
 local existing = redis.call('HMGET', orderKey, 'user', 'sku', 'quantity', 'status', 'createdAt', 'expiresAt')

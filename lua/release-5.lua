@@ -17,6 +17,7 @@
     {-7}  order not found (or owned by another user)
     {-8}  order cannot be released this way (status shown)  {-8, status}
     {-9}  not due yet (expire only)
+    {-13, key}  a key holds the wrong type: refused before any write
 ]]
 local skuKey = KEYS[1]
 local usersKey = KEYS[2]
@@ -31,6 +32,7 @@ local userId = ARGV[4]
 local retention = tonumber(ARGV[5])
 
 --- @include "nowMs"
+--- @include "checkTypes"
 --- @include "appendEvent"
 
 local order = redis.call('HMGET', orderKey, 'user', 'sku', 'quantity', 'status', 'createdAt', 'expiresAt')
@@ -66,6 +68,10 @@ else
 end
 if redis.call('EXISTS', skuKey) == 0 then
   return {-1}
+end
+local badKey = checkTypes(skuKey, 'hash', usersKey, 'hash', expiriesKey, 'zset', eventsKey, 'stream')
+if badKey then
+  return {-13, badKey}
 end
 
 -- Writes.

@@ -7,6 +7,7 @@
   Output:
     {1, available, supplied, seq}
     {-1}  SKU state missing
+    {-13, key}  a key holds the wrong type: refused before any write
 ]]
 local skuKey = KEYS[1]
 local eventsKey = KEYS[2]
@@ -16,10 +17,15 @@ local quantity = tonumber(ARGV[2])
 local reason = ARGV[3]
 
 --- @include "nowMs"
+--- @include "checkTypes"
 --- @include "appendEvent"
 
 if redis.call('EXISTS', skuKey) == 0 then
   return {-1}
+end
+local badKey = checkTypes(skuKey, 'hash', eventsKey, 'stream')
+if badKey then
+  return {-13, badKey}
 end
 
 -- Writes.

@@ -9,6 +9,7 @@
     {1, seq}  changed
     {2}       already so
     {-1}      SKU state missing
+    {-13, key} a key holds the wrong type: refused before any write
 ]]
 local skuKey = KEYS[1]
 local eventsKey = KEYS[2]
@@ -17,6 +18,7 @@ local skuId = ARGV[1]
 local paused = ARGV[2]
 
 --- @include "nowMs"
+--- @include "checkTypes"
 --- @include "appendEvent"
 
 local current = redis.call('HGET', skuKey, 'paused')
@@ -25,6 +27,10 @@ if not current then
 end
 if current == paused then
   return {2}
+end
+local badKey = checkTypes(eventsKey, 'stream')
+if badKey then
+  return {-13, badKey}
 end
 
 -- Writes.

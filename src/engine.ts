@@ -9,7 +9,7 @@ import { Authenticator } from './http/auth.js';
 import { createApp, createHttpServer } from './http/app.js';
 import { ReadinessProbe } from './http/health.js';
 import { purchaseHandler } from './http/purchase.js';
-import { buildRoutes } from './http/routes.js';
+import { buildRoutes, type RouteSpec } from './http/routes.js';
 import { Inventory } from './inventory/inventory.js';
 import { KeySpace } from './inventory/keys.js';
 import { Sweeper } from './inventory/sweeper.js';
@@ -38,6 +38,8 @@ export class Engine {
   readonly inventory: Inventory;
   readonly redlock;
   private server: Server | undefined;
+  /** The REST routes of the running API (also the source of /openapi.json). */
+  routes: RouteSpec[] = [];
   private sweeper: Sweeper | undefined;
   private readiness: ReadinessProbe;
   private closers: (() => Promise<void>)[] = [];
@@ -94,6 +96,7 @@ export class Engine {
       purchase,
       adminBodyLimitBytes: this.cfg.ADMIN_BODY_LIMIT_BYTES,
     });
+    this.routes = routes;
     const app = createApp({ routes, readiness: this.readiness, log: this.log, version });
     const server = createHttpServer(app, purchase);
     await new Promise<void>((resolve, reject) => {
@@ -143,6 +146,7 @@ export class Engine {
     for (const close of this.closers.reverse())
       await close().catch((err: unknown) => this.log.error({ err }, 'shutdown step failed'));
     this.closers = [];
+    await this.inventory.close();
     await this.readiness.close();
     await this.kafkaAdmin.disconnect().catch(() => undefined);
     await closeRedis(this.redis);

@@ -47,11 +47,6 @@ export const ERROR_CODES = {
     retryable: false,
     message: 'This order cannot be confirmed.',
   },
-  REPAIR_DISABLED: {
-    status: 409,
-    retryable: false,
-    message: 'Repair is disabled (REPAIR_ENABLED=false).',
-  },
   PAYLOAD_TOO_LARGE: { status: 413, retryable: false, message: 'The body is too large.' },
   UNSUPPORTED_MEDIA_TYPE: {
     status: 415,

@@ -26,9 +26,10 @@ export function sendError(
   requestId?: string,
 ): AppError {
   let appError: AppError;
-  if (err instanceof AppError) {
+  if (err instanceof AppError && err.code !== 'INTERNAL') {
     appError = err;
   } else {
+    // Unexpected: log the details, answer without them.
     appError = new AppError('INTERNAL');
     log.error({ err, requestId }, 'unexpected failure');
   }

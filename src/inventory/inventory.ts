@@ -53,12 +53,18 @@ export interface InventoryOptions {
   withLock: <T>(resource: string, fn: () => Promise<T>) => Promise<T | undefined>;
 }
 
+const UNKNOWN_SKU_CACHE_MS = 1000;
+
 const iso = (ms: number | string) => new Date(Number(ms)).toISOString();
 
 export class Inventory {
   /** SKU id -> time until which it is known to be sold out (the fast path). */
   private readonly soldOutUntil = new Map<string, number>();
   private readonly rebuilding = new Set<string>();
+  private readonly background = new Set<Promise<unknown>>();
+  private closed = false;
+  /** SKU id -> time until which PostgreSQL is taken not to know it. */
+  private readonly unknownSkus = new Map<string, number>();
 
   constructor(
     private readonly redis: RedisClient,
@@ -145,7 +151,7 @@ export class Inventory {
       };
     }
     if (code === ScriptCode.SoldOut && Number(reply[1]) === 0) this.markSoldOut(skuId);
-    if (code === ScriptCode.SkuStateMissing) await this.onStateMissing(skuId);
+    if (code === ScriptCode.SkuStateMissing) return this.stateMissing(skuId);
     throw scriptError(code, reply);
   }
 
@@ -366,6 +372,7 @@ export class Inventory {
   async createSku(input: NewSku) {
     this.keys.forSku(input.sku);
     try {
+      this.unknownSkus.delete(input.sku);
       const row = await this.db.sku.create({
         data: {
           id: input.sku,
@@ -401,11 +408,7 @@ export class Inventory {
         sequence: Number(reply[3]),
       };
     }
-    if (code === ScriptCode.SkuStateMissing) {
-      const exists = await this.db.sku.findUnique({ where: { id: skuId }, select: { id: true } });
-      if (!exists) throw new AppError('SKU_NOT_FOUND');
-      await this.onStateMissing(skuId);
-    }
+    if (code === ScriptCode.SkuStateMissing) return this.stateMissing(skuId);
     throw scriptError(code, reply);
   }
 
@@ -457,22 +460,56 @@ export class Inventory {
   }
 
   /**
+   * No Redis state for a SKU: 404 when PostgreSQL does not know it either (remembered
+   * briefly, so a flood of made-up ids cannot reach the database), otherwise 503 while
+   * a rebuild runs.
+   */
+  private async stateMissing(skuId: string): Promise<never> {
+    const now = Date.now();
+    let unknownUntil = this.unknownSkus.get(skuId) ?? 0;
+    if (unknownUntil <= now) {
+      const exists = await this.db.sku.findUnique({ where: { id: skuId }, select: { id: true } });
+      if (exists) {
+        this.unknownSkus.delete(skuId);
+        await this.onStateMissing(skuId);
+        throw new AppError('SKU_UNAVAILABLE', undefined, undefined, {
+          'Retry-After': String(REBUILD_RETRY_AFTER_S),
+        });
+      }
+      if (this.unknownSkus.size >= 10000) this.unknownSkus.clear();
+      unknownUntil = now + UNKNOWN_SKU_CACHE_MS;
+      this.unknownSkus.set(skuId, unknownUntil);
+    }
+    throw new AppError('SKU_NOT_FOUND');
+  }
+
+  /**
    * A SKU's Redis state is missing: never treat that as zero or fresh stock. Start one
    * rebuild from PostgreSQL in the background (under a lock, once the pipeline holds no
    * event of the partition); callers answer 503 meanwhile.
    */
   private async onStateMissing(skuId: string): Promise<void> {
-    if (this.rebuilding.has(skuId)) return;
+    if (this.closed || this.rebuilding.has(skuId)) return;
     this.rebuilding.add(skuId);
     const partition = this.keys.partitionOf(skuId);
-    void this.opts
+    const task = this.opts
       .withLock(`fs:{p${String(partition).padStart(2, '0')}}:lock:rebuild:${skuId}`, async () => {
-        if (await this.redis.exists(this.keys.forSku(skuId).sku)) return;
+        if (this.closed || (await this.redis.exists(this.keys.forSku(skuId).sku))) return;
         if (!(await this.opts.canRebuild(partition))) return;
         await this.loadFromDb(skuId);
       })
       .catch(() => undefined)
-      .finally(() => this.rebuilding.delete(skuId));
+      .finally(() => {
+        this.rebuilding.delete(skuId);
+        this.background.delete(task);
+      });
+    this.background.add(task);
+  }
+
+  /** Stops starting background work and waits for what is running. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.background);
   }
 
   /** Rebuilds now (admin repair and tests); false when the pipeline is not drained. */

@@ -15,6 +15,7 @@ export enum ScriptCode {
   OrderExpired = -10,
   NotConfirmable = -11,
   AlreadyLoaded = -12,
+  WrongKeyType = -13,
 }
 
 /** Seconds a client should wait before retrying while a SKU's state is rebuilt. */
@@ -54,6 +55,12 @@ export function scriptError(
       return new AppError(
         'ORDER_NOT_CONFIRMABLE',
         `An order in status ${String(reply[1])} cannot be confirmed.`,
+      );
+    case ScriptCode.WrongKeyType:
+      // Internal: never shown to clients (the error middleware logs it and answers 500).
+      return new AppError(
+        'INTERNAL',
+        `key ${String(reply[1])} holds the wrong type; nothing was written`,
       );
     default:
       return new AppError('INTERNAL', `unexpected script reply ${code}`);

@@ -1,0 +1,93 @@
+// Reservation expiry: units come back exactly once, even with two sweepers racing, and
+// one sweeper leads at a time.
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { Sweeper } from '../../src/inventory/sweeper.js';
+import { createRedlock, Leadership } from '../../src/redis/locks.js';
+import { buy, createSku, redisState, startApi, token, uid, type RunningApi } from '../helpers.js';
+
+describe('expiry sweeper', () => {
+  let api: RunningApi;
+  before(async () => {
+    api = await startApi();
+  });
+  after(() => api.stop());
+
+  it('two sweepers racing return each unit once', async () => {
+    const sku = uid('sweep');
+    await createSku(api, { sku, stock: 30, perUserLimit: 1, reservationTtlSeconds: 1 });
+    const results = await Promise.all(
+      Array.from({ length: 20 }, async (_, i) =>
+        buy(api, sku, await token(`s${i}`), `${sku}-${i}`, 1),
+      ),
+    );
+    assert.ok(results.every((r) => r.status === 201));
+    // One order is confirmed in time: it must not expire.
+    const kept = results[0]!.body.orderId as string;
+    assert.equal((await api.engine.inventory.confirm(undefined, kept)).status, 'confirmed');
+    assert.equal((await redisState(api.engine, sku)).available, 10);
+    await sleep(1200);
+
+    const log = api.engine.log;
+    const s1 = new Sweeper(
+      api.engine.redis,
+      api.engine.inventory,
+      undefined,
+      { intervalMs: 1000, batchSize: 5 },
+      log,
+    );
+    const s2 = new Sweeper(
+      api.engine.redis,
+      api.engine.inventory,
+      undefined,
+      { intervalMs: 1000, batchSize: 5 },
+      log,
+    );
+    let total = 0;
+    for (let round = 0; round < 10; round++) {
+      const [a, b] = await Promise.all([s1.sweepOnce(), s2.sweepOnce()]);
+      total += a + b;
+    }
+    assert.ok(total >= 19, `expired ${total}`);
+    const state = await redisState(api.engine, sku);
+    assert.equal(state.available, 29, 'every unreserved unit back, once');
+    assert.equal(state.seq, 20 + 1 + 19, 'one event per purchase, confirmation and expiry');
+    const k = api.engine.keys.forSku(sku);
+    const events = (await api.engine.redis.xrange(k.events, '-', '+'))
+      .map(([, f]) => JSON.parse(f[1]!))
+      .filter((e) => e.sku === sku && e.type === 'order.expired');
+    if (events.length > 0)
+      assert.equal(
+        new Set(events.map((e) => e.orderId)).size,
+        events.length,
+        'no order expired twice',
+      );
+    const keptOrder = await api.engine.inventory.getOrder(undefined, kept);
+    assert.equal(keptOrder.status, 'confirmed');
+  });
+
+  it('one leader at a time; another takes over within one lease when it stops renewing', async () => {
+    const resource = `fs:leader:${uid('test')}`;
+    const lease = 800;
+    const a = new Leadership(createRedlock(api.engine.redis), resource, lease);
+    const b = new Leadership(createRedlock(api.engine.redis), resource, lease);
+    const [ta, tb] = await Promise.all([a.tick(), b.tick()]);
+    assert.equal(Number(ta) + Number(tb), 1, 'exactly one leads');
+    const [leader, follower] = ta ? [a, b] : [b, a];
+    assert.equal(await leader.tick(), true, 'the leader renews');
+    assert.equal(await follower.tick(), false);
+    // The leader dies (stops renewing): the follower leads within one lease.
+    const died = Date.now();
+    let took = false;
+    while (!took && Date.now() - died < lease * 2) {
+      took = await follower.tick();
+      if (!took) await sleep(50);
+    }
+    assert.ok(took);
+    assert.ok(Date.now() - died <= lease + 200, `took over after ${Date.now() - died} ms`);
+    assert.equal(leader.leads(), false, 'the old leader knows its lease lapsed');
+    assert.notEqual(leader.fencingToken, follower.fencingToken);
+    await follower.resign();
+  });
+});
