@@ -98,7 +98,7 @@ export class Engine {
     });
     this.routes = routes;
     const app = createApp({ routes, readiness: this.readiness, log: this.log, version });
-    const server = createHttpServer(app, purchase);
+    const server = createHttpServer(app, this.cfg.PURCHASE_FAST_PATH ? purchase : undefined);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.cfg.PORT, this.cfg.HOST, () => resolve());

@@ -111,6 +111,8 @@ export const configSchema = z
     ),
     // Tuning knobs.
     PURCHASE_BODY_LIMIT_BYTES: int(1024, 64, 65536),
+    /** Dispatch the purchase route before express's router (false: through express). */
+    PURCHASE_FAST_PATH: bool(true),
     ADMIN_BODY_LIMIT_BYTES: int(16384, 256, 1048576),
     DEFAULT_RESERVATION_TTL_SECONDS: int(600, 1, 604800),
     SOLD_OUT_CACHE_MS: int(200, 0, 60000),

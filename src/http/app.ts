@@ -83,10 +83,13 @@ function isClientError(err: unknown): boolean {
   return typeof status === 'number' && status >= 400 && status < 500;
 }
 
-export function createHttpServer(app: express.Express, purchase: PurchaseHandler): Server {
+export function createHttpServer(
+  app: express.Express,
+  purchase: PurchaseHandler | undefined,
+): Server {
   const server = createServer((req, res) => {
-    const sku = matchPurchase(req.method, req.url);
-    if (sku !== undefined) {
+    const sku = purchase && matchPurchase(req.method, req.url);
+    if (purchase && sku !== undefined) {
       void purchase(req, res, sku);
       return;
     }

@@ -1,0 +1,140 @@
+// Benchmark plumbing: servers in child processes (so the load generator and the server
+// do not share an event loop), autocannon runs, and summaries.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import autocannon from 'autocannon';
+import { SignJWT } from 'jose';
+
+export interface Server {
+  url: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts `node <script>` with env; the script prints `listening <url>` when ready. */
+export async function startServer(
+  script: string,
+  env: Record<string, string>,
+  args: string[] = [],
+): Promise<Server> {
+  const child = spawn(process.execPath, [script, ...args], {
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout! });
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${script} did not start`)), 60000);
+    lines.on('line', (line) => {
+      const m =
+        /listening (http:\/\/\S+)/.exec(line) ?? /"listening":"(http:\/\/[^"]+)"/.exec(line);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+  return {
+    url,
+    child,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    },
+  };
+}
+
+export async function tokens(secret: string, users: string[]): Promise<string[]> {
+  const key = new TextEncoder().encode(secret);
+  return Promise.all(
+    users.map((u) =>
+      new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject(u)
+        .setExpirationTime('2h')
+        .sign(key),
+    ),
+  );
+}
+
+export interface LoadResult {
+  requests: number;
+  durationS: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  statusCounts: Record<string, number>;
+  errors: number;
+}
+
+export interface LoadOptions {
+  url: string;
+  path: string | (() => string);
+  connections?: number;
+  durationS?: number;
+  amount?: number;
+  /** Headers and body for each request (called once per request). */
+  next: () => { headers: Record<string, string>; body: string; path?: string };
+  onResponse?: (
+    status: number,
+    body: string,
+    request: { headers: Record<string, string>; body: string },
+  ) => void;
+}
+
+export async function load(opts: LoadOptions): Promise<LoadResult> {
+  const pending = new Map<unknown, { headers: Record<string, string>; body: string }>();
+  const instance = autocannon({
+    url: opts.url,
+    connections: opts.connections ?? 50,
+    ...(opts.amount ? { amount: opts.amount } : { duration: opts.durationS ?? 10 }),
+    method: 'POST',
+    requests: [
+      {
+        setupRequest: (req, context) => {
+          const n = opts.next();
+          (context as Record<string, unknown>).last = n;
+          return {
+            ...req,
+            method: 'POST',
+            path: n.path ?? (typeof opts.path === 'function' ? opts.path() : opts.path),
+            headers: n.headers,
+            body: n.body,
+          };
+        },
+        onResponse: (status, body, context) => {
+          const last = (context as Record<string, unknown>).last as {
+            headers: Record<string, string>;
+            body: string;
+          };
+          opts.onResponse?.(status, body, last);
+        },
+      },
+    ],
+  });
+  void pending;
+  const result = await instance;
+  const statusCounts: Record<string, number> = {};
+  for (const [code, s] of Object.entries(result.statusCodeStats ?? {}))
+    statusCounts[code] = (s as { count: number }).count;
+  return {
+    requests: result.requests.total,
+    durationS: result.duration,
+    rps: result.requests.total / result.duration,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    p999: result.latency.p99_9 ?? result.latency.p99,
+    statusCounts,
+    errors: result.errors + result.timeouts,
+  };
+}
+
+export function fmt(n: number, digits = 0): string {
+  return n.toLocaleString('en-US', {
+    maximumFractionDigits: digits,
+    minimumFractionDigits: digits,
+  });
+}

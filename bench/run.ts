@@ -1,0 +1,35 @@
+// `npm run bench [-- purchase]`: runs benchmark scenarios and writes the results under
+// bench/results/ as JSON and Markdown.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { purchaseBench, purchaseTable } from './purchase.js';
+import { prepare } from './setup.js';
+
+const which = new Set(process.argv.slice(2));
+const all = which.size === 0;
+const durationS = Number(process.env.BENCH_DURATION_S ?? 10);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
+
+const { engine } = await prepare((l) => process.stderr.write(`${l}\n`));
+const report: string[] = [
+  `# Benchmark results (${new Date().toISOString()})`,
+  '',
+  `${connections} connections, ${durationS} s per run, one machine, one run.`,
+  '',
+];
+const json: Record<string, unknown> = { at: new Date().toISOString(), connections, durationS };
+try {
+  if (all || which.has('purchase')) {
+    process.stderr.write(
+      'purchase: engine API vs bare node:http running the same inventory call\n',
+    );
+    const results = await purchaseBench(engine, { durationS, connections });
+    json.purchase = results;
+    report.push('## Purchase route', '', purchaseTable(results), '');
+  }
+} finally {
+  await engine.stop();
+}
+mkdirSync('bench/results', { recursive: true });
+writeFileSync('bench/results/results.json', JSON.stringify(json, null, 2));
+writeFileSync('bench/results/results.md', report.join('\n') + '\n');
+console.log(report.join('\n'));
