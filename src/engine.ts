@@ -13,13 +13,16 @@ import { buildRoutes, type RouteSpec } from './http/routes.js';
 import { Inventory } from './inventory/inventory.js';
 import { KeySpace } from './inventory/keys.js';
 import { Sweeper } from './inventory/sweeper.js';
-import { createKafka } from './kafka/client.js';
+import { createConsumer, createKafka, createProducer } from './kafka/client.js';
+import { armCrashPoints } from './ops/crash.js';
+import { Relay } from './pipeline/relay.js';
+import { DbWriter } from './pipeline/writer.js';
 import { createLogger, type Logger } from './log.js';
 import { PipelineGauge } from './pipeline/drain.js';
 import { closeRedis, createRedis, type RedisClient } from './redis/client.js';
 import { createRedlock, Leadership, withLock } from './redis/locks.js';
 
-export const ROLES = ['api', 'sweeper'] as const;
+export const ROLES = ['api', 'sweeper', 'relay', 'writer'] as const;
 export type Role = (typeof ROLES)[number];
 
 const version = (
@@ -49,6 +52,7 @@ export class Engine {
     role = 'engine',
   ) {
     this.log = createLogger(cfg.LOG_LEVEL, role);
+    armCrashPoints(cfg);
     this.redis = createRedis(cfg, { name: `flashsale-${role}` });
     this.redis.on('error', (err: Error) =>
       this.log.warn({ err: err.message }, 'redis connection error'),
@@ -129,11 +133,60 @@ export class Engine {
     return sweeper;
   }
 
+  async startRelay(): Promise<Relay> {
+    const kafka = createKafka(this.cfg, 'relay', { log: this.log });
+    const relay = new Relay(
+      this.redis,
+      createProducer(kafka),
+      this.keys,
+      (p) =>
+        new Leadership(
+          this.redlock,
+          `fs:{p${String(p).padStart(2, '0')}}:lock:relay`,
+          this.cfg.LEADER_LEASE_MS,
+        ),
+      {
+        topic: this.cfg.KAFKA_TOPIC,
+        batchSize: this.cfg.RELAY_BATCH_SIZE,
+        idleMs: this.cfg.RELAY_BLOCK_MS,
+      },
+      this.log.child({ component: 'relay' }),
+    );
+    await relay.start();
+    this.closers.push(() => relay.stop());
+    return relay;
+  }
+
+  async startWriter(): Promise<DbWriter> {
+    const kafka = createKafka(this.cfg, 'writer', { log: this.log });
+    const consumer = createConsumer(kafka, {
+      groupId: this.cfg.KAFKA_WRITER_GROUP,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
+      maxWaitTimeInMs: 50,
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
+    });
+    const writer = new DbWriter(
+      this.db,
+      consumer,
+      {
+        topic: this.cfg.KAFKA_TOPIC,
+        maxBatch: this.cfg.WRITER_MAX_BATCH,
+        concurrency: this.cfg.WRITER_CONCURRENCY,
+      },
+      this.log.child({ component: 'writer' }),
+    );
+    await writer.start();
+    this.closers.push(() => writer.stop());
+    return writer;
+  }
+
   async start(roles: readonly Role[]): Promise<void> {
-    for (const role of roles) {
-      if (role === 'api') await this.startApi();
-      if (role === 'sweeper') this.startSweeper();
-    }
+    // Consumers of work first, producers of work last; shutdown runs in reverse order.
+    if (roles.includes('writer')) await this.startWriter();
+    if (roles.includes('relay')) await this.startRelay();
+    if (roles.includes('sweeper')) this.startSweeper();
+    if (roles.includes('api')) await this.startApi();
   }
 
   get address(): { host: string; port: number } | undefined {

@@ -30,3 +30,38 @@ export const expiredOrders = new client.Counter({
   help: 'Reservations expired by the sweeper.',
   registers: [registry],
 });
+
+export const relayed = new client.Counter({
+  name: 'flashsale_relay_events_total',
+  help: 'Stock events relayed from Redis streams to Kafka, per partition.',
+  labelNames: ['partition'] as const,
+  registers: [registry],
+});
+
+export const relayLag = new client.Gauge({
+  name: 'flashsale_relay_lag_seconds',
+  help: 'Age of the oldest entry in the last relayed batch, per partition.',
+  labelNames: ['partition'] as const,
+  registers: [registry],
+});
+
+export const writerBatch = new client.Histogram({
+  name: 'flashsale_writer_batch_events',
+  help: 'Events per DB writer transaction.',
+  buckets: [1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000],
+  registers: [registry],
+});
+
+export const writerDuration = new client.Histogram({
+  name: 'flashsale_writer_batch_duration_seconds',
+  help: 'Duration of one DB writer transaction.',
+  buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+  registers: [registry],
+});
+
+export const writerEvents = new client.Counter({
+  name: 'flashsale_writer_events_total',
+  help: 'Events seen by the DB writer, by result (applied, duplicate, gap, conflict, unreadable).',
+  labelNames: ['result'] as const,
+  registers: [registry],
+});

@@ -135,3 +135,60 @@ export async function redisState(engine: Engine, sku: string) {
     users: Object.fromEntries(Object.entries(users).map(([u, n]) => [u, Number(n)])),
   };
 }
+
+/** Waits until PostgreSQL has applied every event Redis has for these SKUs. */
+export async function waitForDrain(engine: Engine, skus: string[], timeoutMs = 60000) {
+  const { compareSkus } = await import('../src/reconcile/compare.js');
+  const deadline = Date.now() + timeoutMs;
+  let last: Awaited<ReturnType<typeof compareSkus>> = [];
+  while (Date.now() < deadline) {
+    last = await compareSkus(engine.redis, engine.db, engine.keys, skus);
+    if (last.length === skus.length && last.every((c) => c.lag === 0)) return last;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(
+    `pipeline did not drain: ${JSON.stringify(last.filter((c) => c.lag !== 0).slice(0, 3))}`,
+  );
+}
+
+/** Every order Redis holds for a SKU, with its status. */
+export async function redisOrders(engine: Engine, sku: string): Promise<Map<string, string>> {
+  const k = engine.keys.forSku(sku);
+  const pattern = k.order('*');
+  const out = new Map<string, string>();
+  let cursor = '0';
+  do {
+    const [next, keys] = await (engine.redis as import('ioredis').Redis).scan(
+      cursor,
+      'MATCH',
+      pattern,
+      'COUNT',
+      2000,
+    );
+    cursor = next;
+    const values = await Promise.all(keys.map((key) => engine.redis.hmget(key, 'sku', 'status')));
+    keys.forEach((key, i) => {
+      const [s, status] = values[i]!;
+      if (s === sku) out.set(key.slice(key.lastIndexOf(':') + 1), status!);
+    });
+  } while (cursor !== '0');
+  return out;
+}
+
+export async function startEngine(
+  roles: import('../src/engine.js').Role[],
+  overrides: Record<string, string> = {},
+) {
+  const engine = new Engine(testConfig(overrides), 'test');
+  await engine.start(roles);
+  const a = engine.address;
+  return {
+    engine,
+    url: a ? `http://127.0.0.1:${a.port}` : '',
+    admin: {
+      authorization: `Bearer ${engine.cfg.ADMIN_TOKEN}`,
+      'content-type': 'application/json',
+    },
+    stop: () => engine.stop(),
+  };
+}

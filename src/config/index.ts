@@ -130,6 +130,12 @@ export const configSchema = z
     WEBHOOK_MAX_AGE_MS: int(86400000, 1000, 604800000),
     WEBHOOK_TIMEOUT_MS: int(5000, 100, 60000),
     REPAIR_ENABLED: bool(false),
+    WRITER_CONCURRENCY: int(4, 1, 64),
+    /** Fault drills only: the process kills itself at this point (see src/ops/crash.ts). */
+    CRASH_POINT: env(
+      z.enum(['relay.after-publish', 'writer.after-commit', 'api.after-purchase']).optional(),
+    ),
+    CRASH_AFTER: int(1, 1, 1_000_000),
   })
   .superRefine((c, ctx) => {
     if (c.ORDER_RETENTION_SECONDS <= c.IDEMPOTENCY_TTL_SECONDS) {

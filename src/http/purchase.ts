@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Inventory } from '../inventory/inventory.js';
 import type { Logger } from '../log.js';
 import { httpErrors, purchaseLatency, purchases } from '../metrics.js';
+import { crashPoint } from '../ops/crash.js';
 import type { Authenticator } from './auth.js';
 import { readJson } from './body.js';
 import { sendError, sendJson } from './respond.js';
@@ -38,6 +39,7 @@ export function purchaseHandler({
       const key = idempotencyKey(req.headers['idempotency-key']);
       const { quantity } = parse(purchaseBody, await readJson(req, bodyLimitBytes));
       const { order, replayed } = await inventory.purchase(userId, skuId, quantity, key);
+      crashPoint('api.after-purchase');
       sendJson(res, 201, order, replayed ? REPLAYED : undefined);
       purchases.inc({ outcome: replayed ? 'replayed' : 'created' });
     } catch (err) {

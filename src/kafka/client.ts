@@ -1,6 +1,7 @@
 // Creates the kafkajs clients: an idempotent producer (acks=all), consumers and admin.
 import {
   Kafka,
+  Partitioners,
   logLevel,
   type Consumer,
   type ConsumerConfig,
@@ -50,6 +51,10 @@ export function createProducer(kafka: Kafka): Producer {
     idempotent: true,
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,
+    // Every message names its partition (= inventory partition); no key hashing involved.
+    createPartitioner: Partitioners.DefaultPartitioner,
+    // kafkajs keeps idempotence only with unlimited retries; callers bound shutdown instead.
+    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5000 },
   });
 }
 

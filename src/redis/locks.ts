@@ -44,10 +44,12 @@ export class Leadership {
     private readonly leaseMs: number,
   ) {}
 
-  /** Acquires or renews the lease; answers whether this process leads now. */
+  /** Acquires or renews the lease (once half of it has run); answers whether this process leads now. */
   async tick(): Promise<boolean> {
     try {
-      if (this.lock && this.lock.expiration > Date.now() + 50) {
+      const left = this.lock ? this.lock.expiration - Date.now() : 0;
+      if (this.lock && left > this.leaseMs / 2) return true;
+      if (this.lock && left > 50) {
         this.lock = await this.lock.extend(this.leaseMs);
       } else {
         this.lock = await this.redlock.acquire([this.resource], this.leaseMs);

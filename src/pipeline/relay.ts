@@ -1,0 +1,140 @@
+// Relay: moves stock events from each partition's Redis stream to Kafka. Delivery is at
+// least once: entries are acknowledged and deleted only after Kafka (acks=all) has them;
+// the DB writer's sequence check makes duplicates harmless.
+//
+// Order: one owner per partition at a time (a lease), reading as one fixed consumer per
+// partition. A new owner, after a crash, first re-reads that consumer's pending entries
+// (ID 0), so the entries a dead relay read but never acknowledged go out first, in order.
+import type { Producer } from 'kafkajs';
+import type { KeySpace } from '../inventory/keys.js';
+import { ACKS_ALL } from '../kafka/client.js';
+import type { Logger } from '../log.js';
+import { relayLag, relayed } from '../metrics.js';
+import { crashPoint } from '../ops/crash.js';
+import type { RedisClient } from '../redis/client.js';
+import type { Leadership } from '../redis/locks.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const RELAY_GROUP = 'relay';
+
+export interface RelayOptions {
+  topic: string;
+  batchSize: number;
+  /** Pause when a partition has nothing to relay. */
+  idleMs: number;
+}
+
+type Entry = [id: string, fields: string[]];
+
+export class Relay {
+  private stopped = false;
+  private loops: Promise<void>[] = [];
+  private readonly groupsReady = new Set<number>();
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly producer: Producer,
+    private readonly keys: KeySpace,
+    private readonly lease: (partition: number) => Leadership,
+    private readonly opts: RelayOptions,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.producer.connect();
+    for (let p = 0; p < this.keys.partitions; p++) this.loops.push(this.loop(p));
+  }
+
+  private async loop(partition: number): Promise<void> {
+    const lease = this.lease(partition);
+    let backoff = 100;
+    while (!this.stopped) {
+      try {
+        if (!(await lease.tick())) {
+          await sleep(500);
+          continue;
+        }
+        const n = await this.pump(partition, lease);
+        backoff = 100;
+        if (n === 0) await sleep(this.opts.idleMs);
+      } catch (err) {
+        // Kafka or Redis unavailable: keep every entry (they stay pending) and retry.
+        this.log.warn(
+          { partition, err: err instanceof Error ? err.message : String(err), retryInMs: backoff },
+          'relay waiting',
+        );
+        await sleep(backoff + Math.random() * backoff);
+        backoff = Math.min(backoff * 2, 5000);
+      }
+    }
+    await lease.resign();
+  }
+
+  private async ensureGroup(stream: string, partition: number): Promise<void> {
+    if (this.groupsReady.has(partition)) return;
+    try {
+      await this.redis.xgroup('CREATE', stream, RELAY_GROUP, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!String(err).includes('BUSYGROUP')) throw err;
+    }
+    this.groupsReady.add(partition);
+  }
+
+  /** Relays one batch of a partition: pending entries first, then new ones. */
+  async pump(partition: number, lease?: Leadership): Promise<number> {
+    const stream = this.keys.events(partition);
+    await this.ensureGroup(stream, partition);
+    const consumer = `p${partition}`;
+    const read = async (from: '0' | '>') => {
+      const reply = (await this.redis.xreadgroup(
+        'GROUP',
+        RELAY_GROUP,
+        consumer,
+        'COUNT',
+        this.opts.batchSize,
+        'STREAMS',
+        stream,
+        from,
+      )) as [string, Entry[]][] | null;
+      return reply?.[0]?.[1] ?? [];
+    };
+    let entries = await read('0');
+    if (entries.length === 0) entries = await read('>');
+    if (entries.length === 0) return 0;
+    if (lease && !lease.leads(1000)) return 0; // lease about to lapse: leave them for the next owner
+
+    await this.producer.send({
+      topic: this.opts.topic,
+      acks: ACKS_ALL,
+      messages: entries.map(([id, fields]) => {
+        const value = fields[fields.indexOf('e') + 1] ?? '';
+        return {
+          partition,
+          key: /"sku":"([A-Za-z0-9_-]+)"/.exec(value)?.[1] ?? null,
+          value,
+          headers: { 'stream-id': id },
+        };
+      }),
+    });
+    crashPoint('relay.after-publish');
+    const ids = entries.map(([id]) => id);
+    await this.redis.xack(stream, RELAY_GROUP, ...ids);
+    await this.redis.xdel(stream, ...ids);
+    relayed.inc({ partition: String(partition) }, ids.length);
+    const oldest = Number(ids[0]!.split('-')[0]);
+    relayLag.set({ partition: String(partition) }, Math.max(0, Date.now() - oldest) / 1000);
+    return ids.length;
+  }
+
+  /** Finishes the batches in hand (at most stopTimeoutMs: a send may wait on a dead broker). */
+  async stop(stopTimeoutMs = 10_000): Promise<void> {
+    this.stopped = true;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(this.loops),
+      new Promise((r) => (timer = setTimeout(r, stopTimeoutMs))),
+    ]);
+    clearTimeout(timer);
+    await this.producer.disconnect().catch(() => undefined);
+  }
+}
