@@ -1,6 +1,7 @@
 // Benchmark plumbing: servers in child processes (so the load generator and the server
 // do not share an event loop), autocannon runs, and summaries.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
@@ -12,7 +13,7 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-/** Starts `node <script>` with env; the script prints `listening <url>` when ready. */
+/** Starts `node <script>` with env; ready when it prints `listening <url>` or the engine's start line. */
 export async function startServer(
   script: string,
   env: Record<string, string>,
@@ -22,15 +23,22 @@ export async function startServer(
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  mkdirSync('.services/bench-logs', { recursive: true });
+  const logFile = `.services/bench-logs/${[script, ...args].join('-').replace(/[^A-Za-z0-9.-]+/g, '_')}.log`;
+  const log = createWriteStream(logFile);
   const lines = createInterface({ input: child.stdout! });
+  lines.on('line', (line) => log.write(line + '\n'));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${script} did not start`)), 60000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${script} ${args.join(' ')} did not start within 120 s; see ${logFile}`));
+    }, 120000);
     lines.on('line', (line) => {
       const m =
         /listening (http:\/\/\S+)/.exec(line) ?? /"listening":"(http:\/\/[^"]+)"/.exec(line);
-      if (m?.[1]) {
+      if (m?.[1] || line.includes('"msg":"engine started"')) {
         clearTimeout(timer);
-        resolve(m[1]);
+        resolve(m?.[1] ?? '');
       }
     });
     child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
@@ -76,21 +84,19 @@ export interface LoadOptions {
   connections?: number;
   durationS?: number;
   amount?: number;
-  /** Headers and body for each request (called once per request). */
-  next: () => { headers: Record<string, string>; body: string; path?: string };
-  onResponse?: (
-    status: number,
-    body: string,
-    request: { headers: Record<string, string>; body: string },
-  ) => void;
+  /** Requests per second across all connections (a steady load instead of flat out). */
+  overallRate?: number;
+  /** Headers and body for each request (called once per request); meta comes back in onResponse. */
+  next: () => { headers: Record<string, string>; body: string; path?: string; meta?: unknown };
+  onResponse?: (status: number, body: string, meta: unknown) => void;
 }
 
 export async function load(opts: LoadOptions): Promise<LoadResult> {
-  const pending = new Map<unknown, { headers: Record<string, string>; body: string }>();
   const instance = autocannon({
     url: opts.url,
     connections: opts.connections ?? 50,
     ...(opts.amount ? { amount: opts.amount } : { duration: opts.durationS ?? 10 }),
+    ...(opts.overallRate ? { overallRate: opts.overallRate } : {}),
     method: 'POST',
     requests: [
       {
@@ -106,16 +112,12 @@ export async function load(opts: LoadOptions): Promise<LoadResult> {
           };
         },
         onResponse: (status, body, context) => {
-          const last = (context as Record<string, unknown>).last as {
-            headers: Record<string, string>;
-            body: string;
-          };
-          opts.onResponse?.(status, body, last);
+          const last = (context as Record<string, unknown>).last as { meta?: unknown };
+          opts.onResponse?.(status, body, last.meta);
         },
       },
     ],
   });
-  void pending;
   const result = await instance;
   const statusCounts: Record<string, number> = {};
   for (const [code, s] of Object.entries(result.statusCodeStats ?? {}))

@@ -1,6 +1,8 @@
 // `npm run bench [-- purchase]`: runs benchmark scenarios and writes the results under
 // bench/results/ as JSON and Markdown.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { fmt } from './lib.js';
+import { lagBench, writerBench } from './pipeline.js';
 import { purchaseBench, purchaseTable } from './purchase.js';
 import { prepare } from './setup.js';
 
@@ -25,6 +27,29 @@ try {
     const results = await purchaseBench(engine, { durationS, connections });
     json.purchase = results;
     report.push('## Purchase route', '', purchaseTable(results), '');
+  }
+  if (all || which.has('pipeline')) {
+    process.stderr.write(
+      'pipeline: DB writer batching vs one event per transaction; end-to-end lag\n',
+    );
+    const writer = await writerBench(engine, { events: 20000, singleEvents: 3000 });
+    const lag = await lagBench(engine, {
+      rate: Number(process.env.BENCH_LAG_RATE ?? 2000),
+      durationS,
+    });
+    json.pipeline = { writer, lag };
+    report.push(
+      '## Event pipeline',
+      '',
+      '| measure | value |',
+      '| --- | --- |',
+      `| DB writer, batched (events/s) | ${fmt(writer.batchedEventsPerS)} |`,
+      `| DB writer, one event per transaction (events/s) | ${fmt(writer.singleEventsPerS)} |`,
+      `| batching speed-up | ${fmt(writer.ratio, 1)}x |`,
+      `| steady purchase load (purchases/s) | ${fmt(lag.purchasesPerS)} |`,
+      `| lag purchase -> PostgreSQL p50 / p99 / max (ms) | ${fmt(lag.lagP50Ms)} / ${fmt(lag.lagP99Ms)} / ${fmt(lag.lagMaxMs)} |`,
+      '',
+    );
   }
 } finally {
   await engine.stop();

@@ -162,6 +162,8 @@ export class Engine {
     const consumer = createConsumer(kafka, {
       groupId: this.cfg.KAFKA_WRITER_GROUP,
       sessionTimeout: 10_000,
+      // A member killed without leaving holds a rebalance at most this long.
+      rebalanceTimeout: 20_000,
       heartbeatInterval: 1_000,
       maxWaitTimeInMs: 50,
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },

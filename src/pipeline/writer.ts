@@ -258,8 +258,8 @@ export async function applyMessages(
       }
       if (audit.length) {
         await tx.$executeRaw`
-          INSERT INTO stock_events (sku_id, sequence, type, delta, stock_after, order_id, payload, occurred_at)
-          SELECT * FROM unnest(${audit.map((a) => a.skuId)}::text[], ${audit.map((a) => a.seq)}::int[], ${audit.map((a) => a.type)}::text[],
+          INSERT INTO stock_events (sku_id, sequence, type, delta, stock_after, order_id, payload, occurred_at, applied_at)
+          SELECT *, clock_timestamp() FROM unnest(${audit.map((a) => a.skuId)}::text[], ${audit.map((a) => a.seq)}::int[], ${audit.map((a) => a.type)}::text[],
                                ${audit.map((a) => a.delta)}::int[], ${audit.map((a) => a.stockAfter)}::int[], ${audit.map((a) => a.orderId)}::uuid[],
                                ${audit.map((a) => a.payload)}::jsonb[], ${audit.map((a) => a.at)}::timestamptz[])
           ON CONFLICT DO NOTHING`;

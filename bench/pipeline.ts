@@ -1,0 +1,163 @@
+// Pipeline benchmarks. Writer: events/s of the batching DB writer against a writer that
+// applies one event per transaction, both consuming the same kind of events from Kafka in
+// the same run. Lag: purchase accepted (Redis time in the event) to row in PostgreSQL
+// (clock_timestamp() at insert), under a steady purchase load through the API.
+import { randomBytes } from 'node:crypto';
+import type { Engine } from '../src/engine.js';
+import { ACKS_ALL, createConsumer, createKafka, createProducer } from '../src/kafka/client.js';
+import { ensureTopic } from '../src/ops/services.js';
+import { DbWriter } from '../src/pipeline/writer.js';
+import { fmt, load, startServer, tokens, type Server } from './lib.js';
+
+const hex = () => randomBytes(4).toString('hex');
+
+/** Writes `count` purchase events for `skus` to a fresh topic; returns the topic. */
+async function seedEvents(engine: Engine, skus: string[], count: number): Promise<string> {
+  const topic = `bench-writer-${hex()}`;
+  await ensureTopic(engine.cfg.KAFKA_BROKERS, topic, 4, () => undefined);
+  for (const sku of skus)
+    await engine.inventory.createSku({ sku, name: sku, stock: count, perUserLimit: count });
+  const producer = createProducer(createKafka(engine.cfg, 'bench'));
+  await producer.connect();
+  const seq = new Map<string, number>();
+  const now = Date.now();
+  const run = hex();
+  for (let start = 0; start < count; start += 1000) {
+    const messages = [];
+    for (let i = start; i < Math.min(count, start + 1000); i++) {
+      const sku = skus[i % skus.length]!;
+      const s = (seq.get(sku) ?? 0) + 1;
+      seq.set(sku, s);
+      const p = engine.keys.partitionOf(sku) % 4;
+      const event = {
+        v: 1,
+        type: 'order.reserved',
+        sku,
+        seq: s,
+        delta: -1,
+        stockAfter: count - s,
+        suppliedAfter: count,
+        at: now,
+        orderId: engine.keys.orderIdFor(engine.keys.partitionOf(sku)),
+        userId: `wu${i % 1000}`,
+        quantity: 1,
+        status: 'reserved',
+        idempotencyKey: `${run}-k${i}`,
+        createdAt: now,
+        expiresAt: now + 600000,
+      };
+      messages.push({ partition: p, key: sku, value: JSON.stringify(event) });
+    }
+    await producer.send({ topic, acks: ACKS_ALL, messages });
+  }
+  await producer.disconnect();
+  return topic;
+}
+
+async function timeWriter(
+  engine: Engine,
+  topic: string,
+  skus: string[],
+  count: number,
+  maxBatch: number,
+): Promise<number> {
+  const consumer = createConsumer(createKafka(engine.cfg, 'bench'), {
+    groupId: `bench-${hex()}`,
+    maxWaitTimeInMs: 50,
+  });
+  const writer = new DbWriter(engine.db, consumer, { topic, maxBatch, concurrency: 4 }, engine.log);
+  const started = process.hrtime.bigint();
+  await writer.start();
+  for (;;) {
+    const rows = await engine.db.$queryRaw<
+      { n: bigint }[]
+    >`SELECT coalesce(sum(last_sequence), 0)::bigint AS n FROM skus WHERE id = ANY(${skus}::text[])`;
+    if (Number(rows[0]!.n) >= count) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await writer.stop();
+  return count / seconds;
+}
+
+export async function writerBench(engine: Engine, opts: { events: number; singleEvents: number }) {
+  const batchedSkus = Array.from({ length: 20 }, () => `wb-${hex()}`);
+  const singleSkus = Array.from({ length: 20 }, () => `ws-${hex()}`);
+  const t1 = await seedEvents(engine, batchedSkus, opts.events);
+  const t2 = await seedEvents(engine, singleSkus, opts.singleEvents);
+  const batched = await timeWriter(
+    engine,
+    t1,
+    batchedSkus,
+    opts.events,
+    engine.cfg.WRITER_MAX_BATCH,
+  );
+  process.stderr.write(`  batched writer: ${fmt(batched)} events/s\n`);
+  const single = await timeWriter(engine, t2, singleSkus, opts.singleEvents, 1);
+  process.stderr.write(`  one event per transaction: ${fmt(single)} events/s\n`);
+  return { batchedEventsPerS: batched, singleEventsPerS: single, ratio: batched / single };
+}
+
+/** Steady purchases through the API (relay and writer running); lag from the audit rows. */
+export async function lagBench(engine: Engine, opts: { rate: number; durationS: number }) {
+  const sku = `lag-${hex()}`;
+  await engine.inventory.createSku({ sku, name: sku, stock: 10_000_000, perUserLimit: 100_000 });
+  // As deployed: the API in one process, relay and writer in another.
+  const started: Server[] = [];
+  try {
+    const pipeline = await startServer('dist/src/main.js', { LOG_LEVEL: 'info', PORT: '0' }, [
+      'api',
+    ]);
+    started.push(pipeline);
+    started.push(
+      await startServer('dist/src/main.js', { LOG_LEVEL: 'info', PORT: '0' }, ['relay', 'writer']),
+    );
+    const users = Array.from({ length: 2000 }, (_, i) => `lu${i}`);
+    const jwts = await tokens(engine.cfg.JWT_SECRET, users);
+    let n = 0;
+    const result = await load({
+      url: pipeline.url,
+      path: `/v1/skus/${sku}/purchases`,
+      connections: 50,
+      durationS: opts.durationS,
+      overallRate: opts.rate,
+      next: () => ({
+        headers: {
+          'content-type': 'application/json',
+          'idempotency-key': `${sku}-${n}`,
+          authorization: `Bearer ${jwts[n++ % jwts.length]}`,
+        },
+        body: '{"quantity":1}',
+      }),
+    });
+    const k = engine.keys.forSku(sku);
+    const target = Number(await engine.redis.hget(k.sku, 'seq'));
+    const deadline = Date.now() + 60000;
+    while (Date.now() < deadline) {
+      const row = await engine.db.sku.findUnique({
+        where: { id: sku },
+        select: { lastSequence: true },
+      });
+      if ((row?.lastSequence ?? 0) >= target) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const [lag] = await engine.db.$queryRaw<{ p50: number; p99: number; max: number; n: bigint }[]>`
+      SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50, percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99,
+             max(ms) AS max, count(*) AS n
+      FROM (SELECT extract(epoch FROM applied_at - occurred_at) * 1000 AS ms FROM stock_events WHERE sku_id = ${sku}) t`;
+    const out = {
+      purchasesPerS: result.rps,
+      events: Number(lag!.n),
+      lagP50Ms: Number(lag!.p50),
+      lagP99Ms: Number(lag!.p99),
+      lagMaxMs: Number(lag!.max),
+      statuses: result.statusCounts,
+    };
+    process.stderr.write(
+      `  lag at ${fmt(result.rps)} purchases/s: p50 ${fmt(out.lagP50Ms)} ms, p99 ${fmt(out.lagP99Ms)} ms, max ${fmt(out.lagMaxMs)} ms\n`,
+    );
+    return out;
+  } finally {
+    for (const s of started) await s.stop();
+  }
+}
