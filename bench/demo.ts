@@ -18,7 +18,7 @@ const step = (line: string) => say(`\n▶ ${line}`);
 step('Services (reused when running, started otherwise) and migrations');
 const { cfg, engine } = await prepare((l) => say(`  ${l}`));
 const servers: { stop(): Promise<void> }[] = [];
-let failed = false;
+let failed = true; // until every invariant has been checked
 try {
   step('Engine: API + expiry sweeper, and relay + DB writer, as two processes');
   const api = await startServer('dist/src/main.js', { PORT: '0', LOG_LEVEL: 'info' }, [
@@ -215,7 +215,6 @@ try {
   for (const [name, ok, detail] of checks) say(`  ${ok ? '✔' : '✘'} ${name.padEnd(48)} ${detail}`);
   say(failed ? '\nSOME INVARIANTS FAILED' : '\nAll invariants hold.');
 } catch (err) {
-  failed = true;
   console.error(err);
 } finally {
   for (const s of servers.reverse()) await s.stop();
