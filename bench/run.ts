@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { fmt } from './lib.js';
 import { lagBench, writerBench } from './pipeline.js';
 import { purchaseBench, purchaseTable } from './purchase.js';
+import { scenarioChart, scenarios, scenarioTable } from './scenarios.js';
 import { prepare } from './setup.js';
 
 const which = new Set(process.argv.slice(2));
@@ -20,6 +21,28 @@ const report: string[] = [
 ];
 const json: Record<string, unknown> = { at: new Date().toISOString(), connections, durationS };
 try {
+  if (all || which.has('scenarios')) {
+    process.stderr.write('scenarios: engine vs ceiling vs PostgreSQL-only baseline\n');
+    const results = await scenarios(engine, { durationS, connections });
+    json.scenarios = results;
+    const ceiling = results.find((r) => r.server.startsWith('ceiling'))!.result.rps;
+    const pgOnly = results.find((r) => r.server.startsWith('PostgreSQL'))!.result.rps;
+    const hot = results.find((r) => r.server === 'engine' && r.scenario === 'hot SKU')!.result.rps;
+    const storm = results.find((r) => r.scenario === 'sold-out storm')!.result.rps;
+    report.push(
+      '## Scenarios',
+      '',
+      scenarioTable(results),
+      '',
+      `Hot SKU through the engine: ${fmt(hot / ceiling, 2)} of the ceiling, ${fmt(hot / pgOnly, 1)}x the PostgreSQL-only baseline; sold-out storm: ${fmt(storm / ceiling, 2)} of the ceiling.`,
+      '',
+      '![throughput per scenario](results.svg)',
+      '',
+    );
+    mkdirSync('bench/results', { recursive: true });
+    writeFileSync('bench/results/results.svg', scenarioChart(results));
+    if (results.some((r) => r.invariants.some((i) => !i.ok))) process.exitCode = 1;
+  }
   if (all || which.has('purchase')) {
     process.stderr.write(
       'purchase: engine API vs bare node:http running the same inventory call\n',

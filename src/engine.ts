@@ -15,14 +15,19 @@ import { KeySpace } from './inventory/keys.js';
 import { Sweeper } from './inventory/sweeper.js';
 import { createConsumer, createKafka, createProducer } from './kafka/client.js';
 import { armCrashPoints } from './ops/crash.js';
+import { setPipelineSource } from './metrics.js';
 import { Relay } from './pipeline/relay.js';
+import { WebhookDispatcher } from './alerts/dispatcher.js';
+import { IncidentStore } from './alerts/incidents.js';
+import { Reconciler } from './reconcile/reconciler.js';
+import { reconcileRoutes } from './reconcile/routes.js';
 import { DbWriter } from './pipeline/writer.js';
 import { createLogger, type Logger } from './log.js';
 import { PipelineGauge } from './pipeline/drain.js';
 import { closeRedis, createRedis, type RedisClient } from './redis/client.js';
 import { createRedlock, Leadership, withLock } from './redis/locks.js';
 
-export const ROLES = ['api', 'sweeper', 'relay', 'writer'] as const;
+export const ROLES = ['api', 'sweeper', 'relay', 'writer', 'reconciler'] as const;
 export type Role = (typeof ROLES)[number];
 
 const version = (
@@ -40,6 +45,7 @@ export class Engine {
   readonly gauge: PipelineGauge;
   readonly inventory: Inventory;
   readonly redlock;
+  readonly incidents: IncidentStore;
   private server: Server | undefined;
   /** The REST routes of the running API (also the source of /openapi.json). */
   routes: RouteSpec[] = [];
@@ -71,19 +77,25 @@ export class Engine {
     // Readiness asks once and answers: its own quiet client that does not retry.
     const probeAdmin = createKafka(cfg, `${role}-ready`, { retry: { retries: 0 } }).admin();
     this.readiness = new ReadinessProbe(this.redis, this.db, probeAdmin);
-    let adminConnected: Promise<void> | undefined;
+    this.incidents = new IncidentStore(this.db, () => cfg.ALERT_WEBHOOK_URLS);
     this.inventory = new Inventory(this.redis, this.db, this.keys, {
       idempotencyTtlSeconds: cfg.IDEMPOTENCY_TTL_SECONDS,
       orderRetentionSeconds: cfg.ORDER_RETENTION_SECONDS,
       soldOutCacheMs: cfg.SOLD_OUT_CACHE_MS,
       defaultReservationTtlSeconds: cfg.DEFAULT_RESERVATION_TTL_SECONDS,
       canRebuild: async (partition) => {
-        adminConnected ??= this.kafkaAdmin.connect();
-        await adminConnected;
+        await this.adminReady();
         return this.gauge.drained(partition);
       },
       withLock: (resource, fn) => withLock(this.redlock, resource, cfg.LEADER_LEASE_MS, fn),
     });
+  }
+
+  private adminConnection: Promise<void> | undefined;
+  /** The shared Kafka admin client, connected on first use. */
+  private adminReady(): Promise<void> {
+    this.adminConnection ??= this.kafkaAdmin.connect();
+    return this.adminConnection;
   }
 
   async startApi(): Promise<Server> {
@@ -99,8 +111,23 @@ export class Engine {
       auth,
       purchase,
       adminBodyLimitBytes: this.cfg.ADMIN_BODY_LIMIT_BYTES,
+      extra: reconcileRoutes({
+        auth,
+        reconciler: this.createReconciler(),
+        incidents: this.incidents,
+        inventory: this.inventory,
+        repairEnabled: this.cfg.REPAIR_ENABLED,
+        adminBodyLimitBytes: this.cfg.ADMIN_BODY_LIMIT_BYTES,
+      }),
     });
     this.routes = routes;
+    setPipelineSource({
+      streamLengths: () => this.gauge.streamLengths(),
+      kafkaLag: async () => {
+        await this.adminReady();
+        return this.gauge.kafkaLag();
+      },
+    });
     const app = createApp({ routes, readiness: this.readiness, log: this.log, version });
     const server = createHttpServer(app, this.cfg.PURCHASE_FAST_PATH ? purchase : undefined);
     await new Promise<void>((resolve, reject) => {
@@ -183,11 +210,47 @@ export class Engine {
     return writer;
   }
 
+  createReconciler(): Reconciler {
+    return new Reconciler(
+      this.redis,
+      this.db,
+      this.keys,
+      this.incidents,
+      new Leadership(this.redlock, 'fs:leader:reconciler', this.cfg.LEADER_LEASE_MS),
+      { intervalMs: this.cfg.RECONCILE_INTERVAL_MS, lagAlertAfterMs: this.cfg.LAG_ALERT_AFTER_MS },
+      this.log.child({ component: 'reconciler' }),
+    );
+  }
+
+  /** The periodic reconciler (one leader across instances) and the webhook dispatcher. */
+  startReconciler(): { reconciler: Reconciler; dispatcher: WebhookDispatcher } {
+    const reconciler = this.createReconciler();
+    const dispatcher = new WebhookDispatcher(
+      this.db,
+      {
+        secret: this.cfg.ALERT_WEBHOOK_SECRET,
+        timeoutMs: this.cfg.WEBHOOK_TIMEOUT_MS,
+        maxAgeMs: this.cfg.WEBHOOK_MAX_AGE_MS,
+        pollMs: 200,
+        baseBackoffMs: this.cfg.WEBHOOK_BASE_BACKOFF_MS,
+      },
+      this.log.child({ component: 'webhooks' }),
+    );
+    reconciler.start();
+    dispatcher.start();
+    this.closers.push(
+      () => reconciler.stop(),
+      () => dispatcher.stop(),
+    );
+    return { reconciler, dispatcher };
+  }
+
   async start(roles: readonly Role[]): Promise<void> {
     // Consumers of work first, producers of work last; shutdown runs in reverse order.
     if (roles.includes('writer')) await this.startWriter();
     if (roles.includes('relay')) await this.startRelay();
     if (roles.includes('sweeper')) this.startSweeper();
+    if (roles.includes('reconciler')) this.startReconciler();
     if (roles.includes('api')) await this.startApi();
   }
 

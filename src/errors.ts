@@ -42,6 +42,16 @@ export const ERROR_CODES = {
     message: 'This order can no longer be cancelled.',
   },
   ORDER_EXPIRED: { status: 409, retryable: false, message: 'The reservation expired.' },
+  REPAIR_DISABLED: {
+    status: 409,
+    retryable: false,
+    message: 'Repair is disabled (REPAIR_ENABLED=false).',
+  },
+  REPAIR_FAILED: {
+    status: 503,
+    retryable: true,
+    message: 'The SKU could not be repaired now; nothing was rebuilt. Try again shortly.',
+  },
   ORDER_NOT_CONFIRMABLE: {
     status: 409,
     retryable: false,

@@ -65,3 +65,53 @@ export const writerEvents = new client.Counter({
   labelNames: ['result'] as const,
   registers: [registry],
 });
+
+export const reconcilePasses = new client.Counter({
+  name: 'flashsale_reconcile_passes_total',
+  help: 'Reconciliation passes by result (clean, findings).',
+  labelNames: ['result'] as const,
+  registers: [registry],
+});
+
+export const openIncidents = new client.Gauge({
+  name: 'flashsale_open_incidents',
+  help: 'Open alert incidents, as of the last reconciliation pass.',
+  registers: [registry],
+});
+
+export const webhookDeliveries = new client.Counter({
+  name: 'flashsale_webhook_deliveries_total',
+  help: 'Webhook delivery attempts by result (delivered, retry, failed, disabled).',
+  labelNames: ['result'] as const,
+  registers: [registry],
+});
+
+/** Where the scrape-time pipeline gauges read from; set by the process that serves /metrics. */
+let pipelineSource:
+  | { streamLengths(): Promise<Map<number, number>>; kafkaLag(): Promise<Map<number, number>> }
+  | undefined;
+export function setPipelineSource(source: typeof pipelineSource): void {
+  pipelineSource = source;
+}
+
+export const streamLength = new client.Gauge({
+  name: 'flashsale_stream_length',
+  help: 'Entries waiting in each partition’s Redis stream (not yet relayed to Kafka).',
+  labelNames: ['partition'] as const,
+  registers: [registry],
+  async collect() {
+    const lengths = await pipelineSource?.streamLengths().catch(() => undefined);
+    for (const [p, n] of lengths ?? []) this.set({ partition: String(p) }, n);
+  },
+});
+
+export const consumerLag = new client.Gauge({
+  name: 'flashsale_writer_consumer_lag',
+  help: 'Kafka messages not yet applied by the DB writer, per partition.',
+  labelNames: ['partition'] as const,
+  registers: [registry],
+  async collect() {
+    const lag = await pipelineSource?.kafkaLag().catch(() => undefined);
+    for (const [p, n] of lag ?? []) this.set({ partition: String(p) }, n);
+  },
+});

@@ -97,6 +97,24 @@ export async function post(
   return { status: res.status, body: await res.json() };
 }
 
+/** SCAN over every master (a single node, or each master of a cluster). */
+export async function scanKeys(redis: RedisClient, pattern: string): Promise<string[]> {
+  const nodes =
+    'nodes' in redis && typeof redis.nodes === 'function' && redis.constructor.name === 'Cluster'
+      ? redis.nodes('master')
+      : [redis as import('ioredis').Redis];
+  const out: string[] = [];
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 2000);
+      cursor = next;
+      out.push(...keys);
+    } while (cursor !== '0');
+  }
+  return out;
+}
+
 /** Every Redis key whose name matches, with its DUMP: equal snapshots mean byte-for-byte equal. */
 export async function snapshot(
   redis: RedisClient,
@@ -154,24 +172,13 @@ export async function waitForDrain(engine: Engine, skus: string[], timeoutMs = 6
 /** Every order Redis holds for a SKU, with its status. */
 export async function redisOrders(engine: Engine, sku: string): Promise<Map<string, string>> {
   const k = engine.keys.forSku(sku);
-  const pattern = k.order('*');
   const out = new Map<string, string>();
-  let cursor = '0';
-  do {
-    const [next, keys] = await (engine.redis as import('ioredis').Redis).scan(
-      cursor,
-      'MATCH',
-      pattern,
-      'COUNT',
-      2000,
-    );
-    cursor = next;
-    const values = await Promise.all(keys.map((key) => engine.redis.hmget(key, 'sku', 'status')));
-    keys.forEach((key, i) => {
-      const [s, status] = values[i]!;
-      if (s === sku) out.set(key.slice(key.lastIndexOf(':') + 1), status!);
-    });
-  } while (cursor !== '0');
+  const keys = await scanKeys(engine.redis, k.order('*'));
+  const values = await Promise.all(keys.map((key) => engine.redis.hmget(key, 'sku', 'status')));
+  keys.forEach((key, i) => {
+    const [s, status] = values[i]!;
+    if (s === sku) out.set(key.slice(key.lastIndexOf(':') + 1), status!);
+  });
   return out;
 }
 

@@ -129,6 +129,7 @@ export const configSchema = z
     LAG_ALERT_AFTER_MS: int(30000, 100, 86400000),
     WEBHOOK_MAX_AGE_MS: int(86400000, 1000, 604800000),
     WEBHOOK_TIMEOUT_MS: int(5000, 100, 60000),
+    WEBHOOK_BASE_BACKOFF_MS: int(1000, 10, 600000),
     REPAIR_ENABLED: bool(false),
     WRITER_CONCURRENCY: int(4, 1, 64),
     /** Fault drills only: the process kills itself at this point (see src/ops/crash.ts). */

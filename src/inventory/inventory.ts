@@ -512,6 +512,55 @@ export class Inventory {
     await Promise.all(this.background);
   }
 
+  /**
+   * Admin repair: takes PostgreSQL as the truth for one SKU. Pauses its sales, waits until
+   * PostgreSQL has applied every event of it (the pause included), rebuilds the Redis state
+   * from PostgreSQL under the rebuild lock, and resumes. If PostgreSQL does not catch up in
+   * time nothing is rebuilt, sales resume as they were, and the caller hears so.
+   */
+  async repair(skuId: string, waitMs = 30_000): Promise<{ sequence: number; available: number }> {
+    const k = this.keys.forSku(skuId);
+    await this.setPaused(skuId, true);
+    const drained = async () => {
+      const [seq, row] = await Promise.all([
+        this.redis.hget(k.sku, 'seq'),
+        this.db.sku.findUnique({ where: { id: skuId }, select: { lastSequence: true } }),
+      ]);
+      return row !== null && seq !== null && Number(seq) === row.lastSequence;
+    };
+    const deadline = Date.now() + waitMs;
+    while (!(await drained())) {
+      if (Date.now() > deadline) {
+        await this.setPaused(skuId, false);
+        throw new AppError(
+          'REPAIR_FAILED',
+          'PostgreSQL has not caught up with this SKU; nothing was rebuilt and sales resumed.',
+        );
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const partition = k.partition;
+    const rebuilt = await this.opts.withLock(
+      `fs:{p${String(partition).padStart(2, '0')}}:lock:rebuild:${skuId}`,
+      async () => {
+        const mine = (await this.redis.zrange(k.expiries, '0', '-1')).filter((m) =>
+          m.startsWith(`${skuId}:`),
+        );
+        await this.redis.del(k.sku, k.users);
+        if (mine.length) await this.redis.zrem(k.expiries, ...mine);
+        return this.loadFromDb(skuId);
+      },
+    );
+    if (!rebuilt) {
+      await this.setPaused(skuId, false).catch(() => undefined);
+      throw new AppError('REPAIR_FAILED');
+    }
+    await this.setPaused(skuId, false);
+    this.clearSoldOut(skuId);
+    const [seq, available] = await this.redis.hmget(k.sku, 'seq', 'available');
+    return { sequence: Number(seq), available: Number(available) };
+  }
+
   /** Rebuilds now (admin repair and tests); false when the pipeline is not drained. */
   async rebuild(skuId: string): Promise<boolean> {
     const partition = this.keys.partitionOf(skuId);

@@ -36,6 +36,13 @@ export class PipelineGauge {
     return lag;
   }
 
+  async streamLengths(): Promise<Map<number, number>> {
+    const lengths = await Promise.all(
+      Array.from({ length: this.keys.partitions }, (_, p) => this.redis.xlen(this.keys.events(p))),
+    );
+    return new Map(lengths.map((n, p) => [p, n]));
+  }
+
   async lag(partition: number): Promise<PartitionLag> {
     const [streamLength, kafka] = await Promise.all([
       this.redis.xlen(this.keys.events(partition)),

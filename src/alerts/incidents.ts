@@ -1,0 +1,168 @@
+// Incidents: one open per (SKU, kind), kept in PostgreSQL with first/last seen, the
+// numbers on both sides and when it resolved. Opening or resolving one enqueues its
+// webhook deliveries in the same transaction (an outbox), so no alert is lost between
+// the decision and the send. Writes carry the reconciler's fencing token.
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../db/client.js';
+import { Prisma } from '../db/client.js';
+
+export const INCIDENT_KINDS = ['DRIFT', 'LAG', 'REDIS_BEHIND', 'CONSERVATION'] as const;
+export type IncidentKind = (typeof INCIDENT_KINDS)[number];
+
+export interface Observation {
+  skuId: string;
+  kind: IncidentKind;
+  redisAvailable: number | null;
+  dbAvailable: number | null;
+  redisSequence: number | null;
+  dbSequence: number | null;
+  detail: Record<string, unknown>;
+}
+
+export class StaleLeaderError extends Error {
+  constructor() {
+    super('a later reconciler term has written: this leader is deposed');
+    this.name = 'StaleLeaderError';
+  }
+}
+
+export interface IncidentView {
+  id: string;
+  sku: string;
+  kind: string;
+  status: string;
+  firstSeenAt: string;
+  lastSeenAt: string;
+  resolvedAt: string | null;
+  redis: { available: number | null; sequence: number | null };
+  db: { available: number | null; sequence: number | null };
+  detail: unknown;
+}
+
+type Tx = Prisma.TransactionClient;
+
+export class IncidentStore {
+  constructor(
+    private readonly db: Db,
+    private readonly endpoints: () => string[],
+  ) {}
+
+  /** Runs fn in a transaction that first proves `fence` is the newest reconciler term. */
+  async fenced<T>(fence: bigint | undefined, fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.db.$transaction(async (tx) => {
+      if (fence !== undefined) {
+        const n =
+          await tx.$executeRaw`UPDATE reconciler_fence SET token = ${fence}, updated_at = now() WHERE id = 1 AND token <= ${fence}`;
+        if (n === 0) throw new StaleLeaderError();
+      }
+      return fn(tx);
+    });
+  }
+
+  /** Opens the incident, or refreshes the open one; returns true when it was opened now. */
+  async open(o: Observation, fence?: bigint): Promise<boolean> {
+    return this.fenced(fence, async (tx) => {
+      const rows = await tx.$queryRaw<{ id: bigint; inserted: boolean }[]>`
+        INSERT INTO alert_incidents (sku_id, kind, status, redis_available, db_available, redis_sequence, db_sequence, detail)
+        VALUES (${o.skuId}, ${o.kind}, 'open', ${o.redisAvailable}, ${o.dbAvailable}, ${o.redisSequence}, ${o.dbSequence}, ${JSON.stringify(o.detail)}::jsonb)
+        ON CONFLICT (sku_id, kind) WHERE status = 'open' DO UPDATE SET
+          last_seen_at = now(), redis_available = EXCLUDED.redis_available, db_available = EXCLUDED.db_available,
+          redis_sequence = EXCLUDED.redis_sequence, db_sequence = EXCLUDED.db_sequence, detail = EXCLUDED.detail
+        RETURNING id, (xmax = 0) AS inserted`;
+      const row = rows[0]!;
+      if (row.inserted) await this.enqueue(tx, row.id, 'incident.opened');
+      return row.inserted;
+    });
+  }
+
+  /** Resolves the open incident of (sku, kind) if any; returns true when one was resolved. */
+  async resolve(skuId: string, kind: IncidentKind, fence?: bigint): Promise<boolean> {
+    return this.fenced(fence, async (tx) => {
+      const rows = await tx.$queryRaw<{ id: bigint }[]>`
+        UPDATE alert_incidents SET status = 'resolved', resolved_at = now(), last_seen_at = now()
+        WHERE sku_id = ${skuId} AND kind = ${kind} AND status = 'open' RETURNING id`;
+      for (const r of rows) await this.enqueue(tx, r.id, 'incident.resolved');
+      return rows.length > 0;
+    });
+  }
+
+  async openIncidents(): Promise<{ skuId: string; kind: IncidentKind }[]> {
+    const rows = await this.db.alertIncident.findMany({
+      where: { status: 'open' },
+      select: { skuId: true, kind: true },
+    });
+    return rows.map((r) => ({ skuId: r.skuId, kind: r.kind as IncidentKind }));
+  }
+
+  async list(limit = 100): Promise<{ open: IncidentView[]; recent: IncidentView[] }> {
+    const [open, recent] = await Promise.all([
+      this.db.alertIncident.findMany({
+        where: { status: 'open' },
+        orderBy: { firstSeenAt: 'asc' },
+      }),
+      this.db.alertIncident.findMany({
+        where: { status: 'resolved' },
+        orderBy: { resolvedAt: 'desc' },
+        take: limit,
+      }),
+    ]);
+    return { open: open.map(view), recent: recent.map(view) };
+  }
+
+  private async enqueue(
+    tx: Tx,
+    incidentId: bigint,
+    type: 'incident.opened' | 'incident.resolved',
+  ): Promise<void> {
+    const urls = this.endpoints();
+    if (urls.length === 0) return;
+    const incident = await tx.alertIncident.findUniqueOrThrow({ where: { id: incidentId } });
+    const messageId = `msg_${randomUUID().replace(/-/g, '')}`;
+    const payload = JSON.stringify({
+      type,
+      timestamp: new Date().toISOString(),
+      data: view(incident),
+    });
+    for (const url of urls) {
+      await tx.webhookEndpoint.upsert({ where: { url }, create: { url }, update: {} });
+      await tx.webhookDelivery.create({
+        data: {
+          messageId,
+          endpointUrl: url,
+          incidentId,
+          eventType: type,
+          payload,
+          status: 'pending',
+        },
+      });
+    }
+  }
+}
+
+function view(r: {
+  id: bigint;
+  skuId: string;
+  kind: string;
+  status: string;
+  firstSeenAt: Date;
+  lastSeenAt: Date;
+  resolvedAt: Date | null;
+  redisAvailable: number | null;
+  dbAvailable: number | null;
+  redisSequence: number | null;
+  dbSequence: number | null;
+  detail: unknown;
+}): IncidentView {
+  return {
+    id: r.id.toString(),
+    sku: r.skuId,
+    kind: r.kind,
+    status: r.status,
+    firstSeenAt: r.firstSeenAt.toISOString(),
+    lastSeenAt: r.lastSeenAt.toISOString(),
+    resolvedAt: r.resolvedAt?.toISOString() ?? null,
+    redis: { available: r.redisAvailable, sequence: r.redisSequence },
+    db: { available: r.dbAvailable, sequence: r.dbSequence },
+    detail: r.detail,
+  };
+}

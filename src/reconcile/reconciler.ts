@@ -1,0 +1,202 @@
+// Reconciler: compares Redis with PostgreSQL per SKU and opens or resolves incidents.
+//   DRIFT         equal sequences, different stock
+//   LAG           Redis ahead and PostgreSQL's sequence not moving for LAG_ALERT_AFTER_MS
+//   REDIS_BEHIND  PostgreSQL ahead of Redis, or the Redis state missing
+//   CONSERVATION  in PostgreSQL, available + units held by live orders != supplied
+// Events in flight are lag, not drift: PostgreSQL is read before Redis, so Redis is never
+// seen behind what PostgreSQL had, and stock is only compared at equal sequences. A
+// condition must hold in two passes in a row before it opens an incident.
+// One leader at a time (redlock); each leadership term takes a fencing token, and every
+// incident write is refused by PostgreSQL once a later term has written.
+import type { Db } from '../db/client.js';
+import type { IncidentKind, IncidentStore, Observation } from '../alerts/incidents.js';
+import { StaleLeaderError } from '../alerts/incidents.js';
+import type { KeySpace } from '../inventory/keys.js';
+import type { Logger } from '../log.js';
+import { reconcilePasses, openIncidents } from '../metrics.js';
+import type { RedisClient } from '../redis/client.js';
+import type { Leadership } from '../redis/locks.js';
+import { compareSkus, type SkuComparison } from './compare.js';
+
+export interface ReconcilerOptions {
+  intervalMs: number;
+  lagAlertAfterMs: number;
+}
+
+export interface PassReport {
+  at: string;
+  skus: number;
+  findings: { sku: string; kind: IncidentKind }[];
+  opened: { sku: string; kind: IncidentKind }[];
+  resolved: { sku: string; kind: IncidentKind }[];
+  led: boolean;
+}
+
+const FENCE_KEY = 'fs:reconciler:fence';
+
+export class Reconciler {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> | undefined;
+  private stopped = false;
+  /** sku -> PostgreSQL sequence last seen and since when it has not moved. */
+  private readonly dbProgress = new Map<string, { sequence: number; since: number }>();
+  /** Findings of the previous pass (`sku|kind`): a finding must repeat to open an incident. */
+  private previous = new Set<string>();
+  private fence: { term: string; token: bigint } | undefined;
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly db: Db,
+    private readonly keys: KeySpace,
+    private readonly incidents: IncidentStore,
+    private readonly leadership: Leadership | undefined,
+    private readonly opts: ReconcilerOptions,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    const loop = async () => {
+      if (this.stopped) return;
+      this.running = this.pass().catch((err: unknown) =>
+        this.log.error({ err }, 'reconciliation pass failed'),
+      );
+      await this.running;
+      if (!this.stopped) this.timer = setTimeout(loop, this.opts.intervalMs);
+    };
+    this.timer = setTimeout(loop, 0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+    await this.leadership?.resign();
+  }
+
+  get leads(): boolean {
+    return this.leadership ? this.leadership.leads() : true;
+  }
+
+  /** The fencing token of the current term, drawn once per term from a Redis counter. */
+  private async fenceToken(): Promise<bigint | undefined> {
+    if (!this.leadership) return undefined;
+    const term = this.leadership.fencingToken;
+    if (!term) return undefined;
+    if (this.fence?.term !== term)
+      this.fence = { term, token: BigInt(await this.redis.incr(FENCE_KEY)) };
+    return this.fence.token;
+  }
+
+  /** Classifies one comparison; `now` for the LAG clock. */
+  classify(c: SkuComparison, now: number): IncidentKind[] {
+    const kinds: IncidentKind[] = [];
+    if (c.redis === null || (c.lag !== null && c.lag < 0)) kinds.push('REDIS_BEHIND');
+    if (c.drift !== null && c.drift !== 0) kinds.push('DRIFT');
+    if (c.conservationGap !== 0) kinds.push('CONSERVATION');
+    const progress = this.dbProgress.get(c.sku);
+    if (!progress || progress.sequence !== c.db.sequence)
+      this.dbProgress.set(c.sku, { sequence: c.db.sequence, since: now });
+    else if (c.lag !== null && c.lag > 0 && now - progress.since > this.opts.lagAlertAfterMs)
+      kinds.push('LAG');
+    return kinds;
+  }
+
+  /**
+   * One pass over every SKU. Every instance reports its findings; only the leader writes
+   * incidents (led: true).
+   */
+  async pass(): Promise<PassReport> {
+    const report: PassReport = {
+      at: new Date().toISOString(),
+      skus: 0,
+      findings: [],
+      opened: [],
+      resolved: [],
+      led: false,
+    };
+    report.led = this.leadership ? await this.leadership.tick() : true;
+    const fence = report.led ? await this.fenceToken() : undefined;
+    const now = Date.now();
+    const current = new Set<string>();
+    const observations = new Map<string, Observation>();
+    let cursor: string | undefined;
+    for (;;) {
+      const page = await this.db.sku.findMany({
+        select: { id: true },
+        orderBy: { id: 'asc' },
+        take: 500,
+        ...(cursor ? { cursor: { id: cursor }, skip: 1 } : {}),
+      });
+      if (page.length === 0) break;
+      cursor = page[page.length - 1]!.id;
+      for (const c of await compareSkus(
+        this.redis,
+        this.db,
+        this.keys,
+        page.map((p) => p.id),
+      )) {
+        report.skus += 1;
+        for (const kind of this.classify(c, now)) {
+          const key = `${c.sku}|${kind}`;
+          current.add(key);
+          report.findings.push({ sku: c.sku, kind });
+          observations.set(key, {
+            skuId: c.sku,
+            kind,
+            redisAvailable: c.redis?.available ?? null,
+            dbAvailable: c.db.available,
+            redisSequence: c.redis?.sequence ?? null,
+            dbSequence: c.db.sequence,
+            detail: {
+              lag: c.lag,
+              drift: c.drift,
+              conservationGap: c.conservationGap,
+              heldByLiveOrders: c.db.heldByLiveOrders,
+              dbSupplied: c.db.supplied,
+              redisSupplied: c.redis?.supplied ?? null,
+            },
+          });
+        }
+      }
+    }
+    if (!report.led) {
+      this.previous = current;
+      return report;
+    }
+    try {
+      for (const [key, o] of observations) {
+        if (!this.previous.has(key)) continue; // seen once: confirm on the next pass
+        if (this.leadership && !this.leadership.leads(500)) break;
+        if (await this.incidents.open(o, fence)) {
+          report.opened.push({ sku: o.skuId, kind: o.kind });
+          this.log.warn(
+            { sku: o.skuId, kind: o.kind, redis: o.redisAvailable, db: o.dbAvailable },
+            'incident opened',
+          );
+        }
+      }
+      for (const open of await this.incidents.openIncidents()) {
+        if (current.has(`${open.skuId}|${open.kind}`)) continue;
+        if (this.leadership && !this.leadership.leads(500)) break;
+        if (await this.incidents.resolve(open.skuId, open.kind, fence)) {
+          report.resolved.push({ sku: open.skuId, kind: open.kind });
+          this.log.info({ sku: open.skuId, kind: open.kind }, 'incident resolved');
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof StaleLeaderError)) throw err;
+      this.log.warn('deposed while reconciling: writes refused by the fence');
+      await this.leadership?.resign();
+      report.led = false;
+    }
+    this.previous = current;
+    reconcilePasses.inc({ result: report.findings.length ? 'findings' : 'clean' });
+    openIncidents.set((await this.incidents.openIncidents()).length);
+    return report;
+  }
+
+  /** Live comparison of one SKU (admin endpoint). */
+  async inspect(skuId: string): Promise<SkuComparison | undefined> {
+    return (await compareSkus(this.redis, this.db, this.keys, [skuId]))[0];
+  }
+}
