@@ -1,6 +1,7 @@
 // Shared test plumbing: a config for the local services, unique ids, tokens, an engine
 // on an ephemeral port, and snapshots of a SKU's Redis keys.
 import { randomBytes } from 'node:crypto';
+import { Cluster } from 'ioredis';
 import { SignJWT } from 'jose';
 import { loadConfig, type Config } from '../src/config/index.js';
 import { Engine } from '../src/engine.js';
@@ -99,10 +100,7 @@ export async function post(
 
 /** SCAN over every master (a single node, or each master of a cluster). */
 export async function scanKeys(redis: RedisClient, pattern: string): Promise<string[]> {
-  const nodes =
-    'nodes' in redis && typeof redis.nodes === 'function' && redis.constructor.name === 'Cluster'
-      ? redis.nodes('master')
-      : [redis as import('ioredis').Redis];
+  const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
   const out: string[] = [];
   for (const node of nodes) {
     let cursor = '0';

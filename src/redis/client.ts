@@ -69,6 +69,9 @@ export interface RedisClientOptions {
 export function createRedis(cfg: Config, opts: RedisClientOptions = {}): RedisClient {
   const common = {
     enableAutoPipelining: true,
+    // Auto-pipelining routes a command by its first argument; fsLoad's first argument is
+    // its key count (variable keys), so it goes on its own.
+    autoPipeliningIgnoredCommands: ['fsLoad'],
     connectionName: opts.name ?? 'flashsale',
     maxRetriesPerRequest: opts.failFast ? 1 : 20,
     enableOfflineQueue: true,
@@ -80,7 +83,12 @@ export function createRedis(cfg: Config, opts: RedisClientOptions = {}): RedisCl
           const [host, port] = n.split(':');
           return { host: host ?? '127.0.0.1', port: Number(port) };
         }),
-        { enableAutoPipelining: true, redisOptions: common, scaleReads: 'master' },
+        {
+          enableAutoPipelining: true,
+          autoPipeliningIgnoredCommands: common.autoPipeliningIgnoredCommands,
+          redisOptions: common,
+          scaleReads: 'master',
+        },
       )
     : new Redis(cfg.REDIS_URL, common);
   defineScripts(client);
