@@ -135,7 +135,17 @@ try {
   }
   say(`  drained ${fmt((Date.now() - drainStarted) / 1000, 1)} s after the last request`);
 
-  step('Reconciliation: Redis vs PostgreSQL');
+  step('Reconciliation pass (POST /v1/admin/reconcile), then Redis vs PostgreSQL for this SKU');
+  const pass = (await (
+    await fetch(`${api.url}/v1/admin/reconcile`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${cfg.ADMIN_TOKEN}` },
+    })
+  ).json()) as { skus: number; findings: { sku: string; kind: string }[] };
+  const findings = pass.findings.filter((f) => f.sku === sku);
+  say(
+    `  ${pass.skus} SKUs compared; findings for ${sku}: ${findings.length ? findings.map((f) => f.kind).join(', ') : 'none'}`,
+  );
   const orders = await engine.db.order.findMany({
     where: { skuId: sku },
     select: { id: true, userId: true, quantity: true, status: true },
@@ -186,6 +196,13 @@ try {
       'Retries answered with the original order',
       replayMismatch.length === 0,
       `${fmt(outcomes.get('replayed') ?? 0)} replays, ${replayMismatch.length} mismatches`,
+    ],
+    [
+      'Reconciliation finds nothing for this SKU',
+      findings.length === 0,
+      findings.length
+        ? findings.map((f) => f.kind).join(', ')
+        : 'no drift, lag or conservation finding',
     ],
     [
       'No user over the limit',

@@ -123,7 +123,11 @@ export async function scenarios(
   });
 
   try {
-    // Baselines first, each alone on the machine.
+    // The relay and writer run throughout: the ceiling's purchases append the same events,
+    // and the pipeline's share of the machine must weigh on every server alike.
+    started.push(
+      await startServer('dist/src/main.js', { PORT: '0', LOG_LEVEL: 'info' }, ['relay', 'writer']),
+    );
     const ceiling = await startServer('dist/bench/ceiling-server.js', { PORT: '0' });
     started.push(ceiling);
     {
