@@ -218,7 +218,7 @@ export async function scenarios(
       const skus = Array.from({ length: 100 }, () => `many-${hex()}`);
       for (const sku of skus) await create(sku, 100_000, 100_000);
       await engineRun('100 SKUs', skus, 100_000, () =>
-        purchase(skus[n % skus.length]!, n % users.length, `many-${n++}`),
+        purchase(skus[n % skus.length]!, n % users.length, `${skus[0]}-${n++}`),
       );
     }
     {
