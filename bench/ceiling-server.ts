@@ -3,6 +3,7 @@
 // validation, no metrics. The engine's API is measured as a ratio to this.
 import { createServer } from 'node:http';
 import { loadConfig } from '../src/config/index.js';
+import { serve } from './lib.js';
 import { Engine } from '../src/engine.js';
 import { AppError } from '../src/errors.js';
 
@@ -31,11 +32,4 @@ const server = createServer((req, res) => {
       });
   });
 });
-server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
-  const a = server.address();
-  console.log(`listening http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`);
-});
-process.on('SIGTERM', () => {
-  server.close();
-  void engine.stop().then(() => process.exit(0));
-});
+serve(server, () => engine.stop());

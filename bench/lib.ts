@@ -140,3 +140,15 @@ export function fmt(n: number, digits = 0): string {
     minimumFractionDigits: digits,
   });
 }
+
+/** For the bench's own servers: listen on PORT, announce the URL for startServer, stop on SIGTERM. */
+export function serve(server: import('node:http').Server, close: () => Promise<unknown>): void {
+  server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
+    const a = server.address();
+    console.log(`listening http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`);
+  });
+  process.on('SIGTERM', () => {
+    server.close();
+    void close().then(() => process.exit(0));
+  });
+}

@@ -4,6 +4,7 @@
 import { createServer } from 'node:http';
 import pg from 'pg';
 import { loadConfig } from '../src/config/index.js';
+import { serve } from './lib.js';
 
 const cfg = loadConfig();
 const pool = new pg.Pool({ connectionString: cfg.DATABASE_URL, max: 50 });
@@ -45,11 +46,4 @@ const server = createServer((req, res) => {
     })();
   });
 });
-server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
-  const a = server.address();
-  console.log(`listening http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`);
-});
-process.on('SIGTERM', () => {
-  server.close();
-  void pool.end().then(() => process.exit(0));
-});
+serve(server, () => pool.end());

@@ -6,6 +6,7 @@
 import type { Db } from '../db/client.js';
 import type { Logger } from '../log.js';
 import { webhookDeliveries } from '../metrics.js';
+import { PeriodicTask } from '../ops/periodic.js';
 import { signedHeaders } from './signing.js';
 
 export interface DispatcherOptions {
@@ -28,9 +29,12 @@ interface Due {
 }
 
 export class WebhookDispatcher {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
-  private stopped = false;
+  private readonly task = new PeriodicTask(
+    () => this.sendDue(),
+    // More may be waiting: go again at once after a full batch.
+    (sent) => (sent === (this.opts.batchSize ?? 20) ? 0 : this.opts.pollMs),
+    (err) => this.log.error({ err }, 'webhook dispatch failed'),
+  );
 
   constructor(
     private readonly db: Db,
@@ -39,23 +43,11 @@ export class WebhookDispatcher {
   ) {}
 
   start(): void {
-    const loop = async () => {
-      if (this.stopped) return;
-      this.running = this.sendDue().catch((err: unknown) =>
-        this.log.error({ err }, 'webhook dispatch failed'),
-      );
-      const sent = (await this.running) as number | undefined;
-      // More may be waiting: go again at once after a full batch.
-      if (!this.stopped)
-        this.timer = setTimeout(loop, sent === (this.opts.batchSize ?? 20) ? 0 : this.opts.pollMs);
-    };
-    this.timer = setTimeout(loop, 0);
+    this.task.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+    await this.task.stop();
   }
 
   /** Backoff before attempt n+1: exponential with full jitter, capped. */

@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import { expiredOrders } from '../metrics.js';
 import type { RedisClient } from '../redis/client.js';
 import type { Leadership } from '../redis/locks.js';
+import { PeriodicTask } from '../ops/periodic.js';
 import type { Inventory } from './inventory.js';
 
 export interface SweeperOptions {
@@ -13,9 +14,11 @@ export interface SweeperOptions {
 }
 
 export class Sweeper {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
-  private stopped = false;
+  private readonly task = new PeriodicTask(
+    () => this.tick(),
+    () => this.opts.intervalMs,
+    (err) => this.log.error({ err }, 'sweep failed'),
+  );
 
   constructor(
     private readonly redis: RedisClient,
@@ -26,13 +29,7 @@ export class Sweeper {
   ) {}
 
   start(): void {
-    const loop = async () => {
-      if (this.stopped) return;
-      this.running = this.tick().catch((err: unknown) => this.log.error({ err }, 'sweep failed'));
-      await this.running;
-      if (!this.stopped) this.timer = setTimeout(loop, this.opts.intervalMs);
-    };
-    this.timer = setTimeout(loop, 0);
+    this.task.start();
   }
 
   private async tick(): Promise<number> {
@@ -70,9 +67,7 @@ export class Sweeper {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+    await this.task.stop();
     await this.leadership?.resign();
   }
 }

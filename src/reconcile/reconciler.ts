@@ -16,6 +16,7 @@ import type { Logger } from '../log.js';
 import { reconcilePasses, openIncidents } from '../metrics.js';
 import type { RedisClient } from '../redis/client.js';
 import type { Leadership } from '../redis/locks.js';
+import { PeriodicTask } from '../ops/periodic.js';
 import { compareSkus, type SkuComparison } from './compare.js';
 
 export interface ReconcilerOptions {
@@ -35,9 +36,11 @@ export interface PassReport {
 const FENCE_KEY = 'fs:reconciler:fence';
 
 export class Reconciler {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
-  private stopped = false;
+  private readonly task = new PeriodicTask(
+    () => this.pass(),
+    () => this.opts.intervalMs,
+    (err) => this.log.error({ err }, 'reconciliation pass failed'),
+  );
   /** sku -> PostgreSQL sequence last seen and since when it has not moved. */
   private readonly dbProgress = new Map<string, { sequence: number; since: number }>();
   /** Findings of the previous pass (`sku|kind`): a finding must repeat to open an incident. */
@@ -55,21 +58,11 @@ export class Reconciler {
   ) {}
 
   start(): void {
-    const loop = async () => {
-      if (this.stopped) return;
-      this.running = this.pass().catch((err: unknown) =>
-        this.log.error({ err }, 'reconciliation pass failed'),
-      );
-      await this.running;
-      if (!this.stopped) this.timer = setTimeout(loop, this.opts.intervalMs);
-    };
-    this.timer = setTimeout(loop, 0);
+    this.task.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+    await this.task.stop();
     await this.leadership?.resign();
   }
 

@@ -95,19 +95,20 @@ describe('reconciliation and alert webhooks', () => {
   let engine: Awaited<ReturnType<typeof startEngine>>;
   before(async () => {
     rx = await receiver(cfg.ALERT_WEBHOOK_SECRET);
-    engine = await startEngine(['api', 'relay', 'writer', 'reconciler'], {
-      RECONCILE_INTERVAL_MS: String(interval),
-      ALERT_WEBHOOK_URLS: rx.url,
-      WEBHOOK_BASE_BACKOFF_MS: '100',
-      LAG_ALERT_AFTER_MS: '1500',
-      REPAIR_ENABLED: 'true',
-    });
+    engine = await startEngine(['api', 'relay', 'writer', 'reconciler'], settings());
   });
   after(async () => {
     await engine.stop();
     await rx.close();
   });
 
+  const settings = () => ({
+    RECONCILE_INTERVAL_MS: String(interval),
+    ALERT_WEBHOOK_URLS: rx.url,
+    WEBHOOK_BASE_BACKOFF_MS: '100',
+    LAG_ALERT_AFTER_MS: '1500',
+    REPAIR_ENABLED: 'true',
+  });
   const forSku = (sku: string, type: string, kind?: string) => () =>
     rx.got.find((g) => g.data.sku === sku && g.type === type && (!kind || g.data.kind === kind));
 
@@ -223,13 +224,7 @@ describe('reconciliation and alert webhooks', () => {
         1500 + interval * 2 + 6000,
       );
       assert.ok((lag.data.redis.sequence ?? 0) > (lag.data.db.sequence ?? 0));
-      engine = await startEngine(['api', 'relay', 'writer', 'reconciler'], {
-        RECONCILE_INTERVAL_MS: String(interval),
-        ALERT_WEBHOOK_URLS: rx.url,
-        WEBHOOK_BASE_BACKOFF_MS: '100',
-        LAG_ALERT_AFTER_MS: '1500',
-        REPAIR_ENABLED: 'true',
-      });
+      engine = await startEngine(['api', 'relay', 'writer', 'reconciler'], settings());
       await until('LAG resolved', forSku(sku, 'incident.resolved', 'LAG'), 30000);
     } finally {
       await reconcilerOnly.stop();
