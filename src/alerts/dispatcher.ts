@@ -32,7 +32,7 @@ export class WebhookDispatcher {
   private readonly task = new PeriodicTask(
     () => this.sendDue(),
     // More may be waiting: go again at once after a full batch.
-    (sent) => (sent === (this.opts.batchSize ?? 20) ? 0 : this.opts.pollMs),
+    (sent) => (sent === (this.opts.batchSize ?? 50) ? 0 : this.opts.pollMs),
     (err) => this.log.error({ err }, 'webhook dispatch failed'),
   );
 
@@ -65,10 +65,12 @@ export class WebhookDispatcher {
           SELECT d.id, d.message_id, d.endpoint_url, d.payload, d.attempts, d.created_at
           FROM webhook_deliveries d JOIN webhook_endpoints e ON e.url = d.endpoint_url
           WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND e.disabled_at IS NULL
-          ORDER BY d.id LIMIT ${this.opts.batchSize ?? 20}
+          ORDER BY d.id LIMIT ${this.opts.batchSize ?? 50}
           FOR UPDATE OF d SKIP LOCKED`;
-        for (const d of due) {
-          const outcome = await this.attempt(d);
+        // Sent concurrently: one slow or dead endpoint must not hold the rest of the batch.
+        const outcomes = await Promise.all(due.map((d) => this.attempt(d)));
+        for (const [i, d] of due.entries()) {
+          const outcome = outcomes[i]!;
           const attempts = d.attempts + 1;
           if (outcome.status !== undefined && outcome.status >= 200 && outcome.status < 300) {
             await tx.webhookDelivery.update({

@@ -61,29 +61,52 @@ export class IncidentStore {
 
   /** Opens the incident, or refreshes the open one; returns true when it was opened now. */
   async open(o: Observation, fence?: bigint): Promise<boolean> {
-    return this.fenced(fence, async (tx) => {
-      const rows = await tx.$queryRaw<{ id: bigint; inserted: boolean }[]>`
-        INSERT INTO alert_incidents (sku_id, kind, status, redis_available, db_available, redis_sequence, db_sequence, detail)
-        VALUES (${o.skuId}, ${o.kind}, 'open', ${o.redisAvailable}, ${o.dbAvailable}, ${o.redisSequence}, ${o.dbSequence}, ${JSON.stringify(o.detail)}::jsonb)
-        ON CONFLICT (sku_id, kind) WHERE status = 'open' DO UPDATE SET
-          last_seen_at = now(), redis_available = EXCLUDED.redis_available, db_available = EXCLUDED.db_available,
-          redis_sequence = EXCLUDED.redis_sequence, db_sequence = EXCLUDED.db_sequence, detail = EXCLUDED.detail
-        RETURNING id, (xmax = 0) AS inserted`;
-      const row = rows[0]!;
-      if (row.inserted) await this.enqueue(tx, row.id, 'incident.opened');
-      return row.inserted;
-    });
+    return this.fenced(fence, (tx) => this.openIn(tx, o));
   }
 
   /** Resolves the open incident of (sku, kind) if any; returns true when one was resolved. */
   async resolve(skuId: string, kind: IncidentKind, fence?: bigint): Promise<boolean> {
+    return this.fenced(fence, (tx) => this.resolveIn(tx, skuId, kind));
+  }
+
+  /**
+   * A whole pass's changes in one fenced transaction: after a Redis failover a pass may
+   * open thousands of incidents at once.
+   */
+  async apply(
+    opens: Observation[],
+    resolves: { skuId: string; kind: IncidentKind }[],
+    fence?: bigint,
+  ): Promise<{ opened: Observation[]; resolved: { skuId: string; kind: IncidentKind }[] }> {
+    if (opens.length === 0 && resolves.length === 0) return { opened: [], resolved: [] };
     return this.fenced(fence, async (tx) => {
-      const rows = await tx.$queryRaw<{ id: bigint }[]>`
-        UPDATE alert_incidents SET status = 'resolved', resolved_at = now(), last_seen_at = now()
-        WHERE sku_id = ${skuId} AND kind = ${kind} AND status = 'open' RETURNING id`;
-      for (const r of rows) await this.enqueue(tx, r.id, 'incident.resolved');
-      return rows.length > 0;
+      const opened: Observation[] = [];
+      const resolved: { skuId: string; kind: IncidentKind }[] = [];
+      for (const o of opens) if (await this.openIn(tx, o)) opened.push(o);
+      for (const r of resolves) if (await this.resolveIn(tx, r.skuId, r.kind)) resolved.push(r);
+      return { opened, resolved };
     });
+  }
+
+  private async openIn(tx: Tx, o: Observation): Promise<boolean> {
+    const rows = await tx.$queryRaw<{ id: bigint; inserted: boolean }[]>`
+      INSERT INTO alert_incidents (sku_id, kind, status, redis_available, db_available, redis_sequence, db_sequence, detail)
+      VALUES (${o.skuId}, ${o.kind}, 'open', ${o.redisAvailable}, ${o.dbAvailable}, ${o.redisSequence}, ${o.dbSequence}, ${JSON.stringify(o.detail)}::jsonb)
+      ON CONFLICT (sku_id, kind) WHERE status = 'open' DO UPDATE SET
+        last_seen_at = now(), redis_available = EXCLUDED.redis_available, db_available = EXCLUDED.db_available,
+        redis_sequence = EXCLUDED.redis_sequence, db_sequence = EXCLUDED.db_sequence, detail = EXCLUDED.detail
+      RETURNING id, (xmax = 0) AS inserted`;
+    const row = rows[0]!;
+    if (row.inserted) await this.enqueue(tx, row.id, 'incident.opened');
+    return row.inserted;
+  }
+
+  private async resolveIn(tx: Tx, skuId: string, kind: IncidentKind): Promise<boolean> {
+    const rows = await tx.$queryRaw<{ id: bigint }[]>`
+      UPDATE alert_incidents SET status = 'resolved', resolved_at = now(), last_seen_at = now()
+      WHERE sku_id = ${skuId} AND kind = ${kind} AND status = 'open' RETURNING id`;
+    for (const r of rows) await this.enqueue(tx, r.id, 'incident.resolved');
+    return rows.length > 0;
   }
 
   async openIncidents(): Promise<{ skuId: string; kind: IncidentKind }[]> {

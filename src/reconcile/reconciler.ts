@@ -157,24 +157,23 @@ export class Reconciler {
       return report;
     }
     try {
-      for (const [key, o] of observations) {
-        if (!this.previous.has(key)) continue; // seen once: confirm on the next pass
-        if (this.leadership && !this.leadership.leads(500)) break;
-        if (await this.incidents.open(o, fence)) {
-          report.opened.push({ sku: o.skuId, kind: o.kind });
-          this.log.warn(
-            { sku: o.skuId, kind: o.kind, redis: o.redisAvailable, db: o.dbAvailable },
-            'incident opened',
-          );
-        }
+      // Open what was seen on this pass and the one before; resolve what is no longer seen.
+      const opens = [...observations].filter(([key]) => this.previous.has(key)).map(([, o]) => o);
+      const resolves = (await this.incidents.openIncidents()).filter(
+        (i) => !current.has(`${i.skuId}|${i.kind}`),
+      );
+      if (this.leadership && !this.leadership.leads(500)) throw new StaleLeaderError();
+      const { opened, resolved } = await this.incidents.apply(opens, resolves, fence);
+      for (const o of opened) {
+        report.opened.push({ sku: o.skuId, kind: o.kind });
+        this.log.warn(
+          { sku: o.skuId, kind: o.kind, redis: o.redisAvailable, db: o.dbAvailable },
+          'incident opened',
+        );
       }
-      for (const open of await this.incidents.openIncidents()) {
-        if (current.has(`${open.skuId}|${open.kind}`)) continue;
-        if (this.leadership && !this.leadership.leads(500)) break;
-        if (await this.incidents.resolve(open.skuId, open.kind, fence)) {
-          report.resolved.push({ sku: open.skuId, kind: open.kind });
-          this.log.info({ sku: open.skuId, kind: open.kind }, 'incident resolved');
-        }
+      for (const r of resolved) {
+        report.resolved.push({ sku: r.skuId, kind: r.kind });
+        this.log.info({ sku: r.skuId, kind: r.kind }, 'incident resolved');
       }
     } catch (err) {
       if (!(err instanceof StaleLeaderError)) throw err;
