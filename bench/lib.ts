@@ -2,6 +2,7 @@
 // do not share an event loop), autocannon runs, and summaries.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
@@ -80,7 +81,7 @@ export interface LoadResult {
 
 export interface LoadOptions {
   url: string;
-  path: string | (() => string);
+  path: string;
   connections?: number;
   durationS?: number;
   amount?: number;
@@ -106,7 +107,7 @@ export async function load(opts: LoadOptions): Promise<LoadResult> {
           return {
             ...req,
             method: 'POST',
-            path: n.path ?? (typeof opts.path === 'function' ? opts.path() : opts.path),
+            path: n.path ?? opts.path,
             headers: n.headers,
             body: n.body,
           };
@@ -141,8 +142,38 @@ export function fmt(n: number, digits = 0): string {
   });
 }
 
-/** For the bench's own servers: listen on PORT, announce the URL for startServer, stop on SIGTERM. */
-export function serve(server: import('node:http').Server, close: () => Promise<unknown>): void {
+export interface PurchaseRequest {
+  sku: string;
+  userId: string;
+  quantity: number;
+  idempotencyKey: string;
+}
+
+/**
+ * The bench's own baseline servers: a bare node:http server that reads
+ * POST /v1/skus/{sku}/purchases (user in x-user), answers what `handle` returns as JSON,
+ * listens on PORT, announces its URL for startServer, and stops on SIGTERM.
+ */
+export function servePurchases(
+  handle: (p: PurchaseRequest) => Promise<{ status: number; body: unknown }>,
+  close: () => Promise<unknown>,
+): void {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const { quantity } = JSON.parse(Buffer.concat(chunks).toString()) as { quantity: number };
+      const request = {
+        sku: (req.url ?? '').split('/')[3] ?? '',
+        userId: String(req.headers['x-user']),
+        quantity,
+        idempotencyKey: String(req.headers['idempotency-key']),
+      };
+      void handle(request).then(({ status, body }) => {
+        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      });
+    });
+  });
   server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
     const a = server.address();
     console.log(`listening http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`);

@@ -120,21 +120,10 @@ export async function snapshot(
 ): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const pattern of patterns) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await (redis as import('ioredis').Redis).scan(
-        cursor,
-        'MATCH',
-        pattern,
-        'COUNT',
-        1000,
-      );
-      cursor = next;
-      for (const k of keys) {
-        const dump = await redis.dumpBuffer(k);
-        out.set(k, dump ? dump.toString('base64') : '');
-      }
-    } while (cursor !== '0');
+    for (const k of await scanKeys(redis, pattern)) {
+      const dump = await redis.dumpBuffer(k);
+      out.set(k, dump ? dump.toString('base64') : '');
+    }
   }
   return out;
 }

@@ -560,11 +560,4 @@ export class Inventory {
     const [seq, available] = await this.redis.hmget(k.sku, 'seq', 'available');
     return { sequence: Number(seq), available: Number(available) };
   }
-
-  /** Rebuilds now (admin repair and tests); false when the pipeline is not drained. */
-  async rebuild(skuId: string): Promise<boolean> {
-    const partition = this.keys.partitionOf(skuId);
-    if (!(await this.opts.canRebuild(partition))) return false;
-    return this.loadFromDb(skuId);
-  }
 }

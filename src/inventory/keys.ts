@@ -95,11 +95,6 @@ export class KeySpace {
     const partition = parseInt(orderId.slice(-3), 16);
     return partition < this.partitions ? partition : undefined;
   }
-
-  /** Glob matching every key of one SKU (for tests and diagnostics). */
-  skuPattern(skuId: string): string {
-    return `${this.forSku(skuId).sku}*`;
-  }
 }
 
 function assertId(id: string, what: string): void {

@@ -159,11 +159,11 @@ export class Reconciler {
     try {
       // Open what was seen on this pass and the one before; resolve what is no longer seen.
       const opens = [...observations].filter(([key]) => this.previous.has(key)).map(([, o]) => o);
-      const resolves = (await this.incidents.openIncidents()).filter(
-        (i) => !current.has(`${i.skuId}|${i.kind}`),
-      );
+      const open = await this.incidents.openIncidents();
+      const resolves = open.filter((i) => !current.has(`${i.skuId}|${i.kind}`));
       if (this.leadership && !this.leadership.leads(500)) throw new StaleLeaderError();
       const { opened, resolved } = await this.incidents.apply(opens, resolves, fence);
+      openIncidents.set(open.length + opened.length - resolved.length);
       for (const o of opened) {
         report.opened.push({ sku: o.skuId, kind: o.kind });
         this.log.warn(
@@ -183,7 +183,6 @@ export class Reconciler {
     }
     this.previous = current;
     reconcilePasses.inc({ result: report.findings.length ? 'findings' : 'clean' });
-    openIncidents.set((await this.incidents.openIncidents()).length);
     return report;
   }
 
