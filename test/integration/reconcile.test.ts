@@ -267,7 +267,12 @@ describe('reconciliation and alert webhooks', () => {
     );
     const tries = rx.attempts.slice(before).filter((id) => id === got.id);
     assert.ok(tries.length >= 4, `same webhook-id on every try (${tries.length})`);
-    const row = await engine.engine.db.webhookDelivery.findFirst({ where: { messageId: got.id } });
+    // The receiver has answered; the dispatcher records it when its transaction commits.
+    let row = await engine.engine.db.webhookDelivery.findFirst({ where: { messageId: got.id } });
+    for (let i = 0; row?.status === 'pending' && i < 50; i++) {
+      await sleep(100);
+      row = await engine.engine.db.webhookDelivery.findFirst({ where: { messageId: got.id } });
+    }
     assert.equal(row?.status, 'delivered');
     assert.ok((row?.attempts ?? 0) >= 4);
     await engine.engine.redis.hset(engine.engine.keys.forSku(sku).sku, 'available', 5);
