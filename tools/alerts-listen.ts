@@ -2,8 +2,8 @@
 // alerts and refuses (400) anything whose signature, timestamp or body does not check out.
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../config/index.js';
-import { verifyWebhook, WebhookVerificationError } from './signing.js';
+import { ConfigError, loadConfig } from '../src/shared/config.js';
+import { verifyWebhook, WebhookVerificationError } from '../src/alerts/signing.js';
 
 const { values } = parseArgs({
   options: {

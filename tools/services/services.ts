@@ -19,11 +19,11 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
-import type { Config } from '../config/index.js';
+import type { Config } from '../../src/shared/config.js';
 
 export const KAFKA_VERSION = '3.9.1';
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const pomFile = join(projectRoot, 'src/ops/kafka-pom.xml');
+const pomFile = join(projectRoot, 'tools/services/kafka-pom.xml');
 export const stateDir = process.env.FLASHSALE_STATE_DIR ?? join(projectRoot, '.services');
 const jarCache = join(
   process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'),
@@ -143,10 +143,13 @@ async function redisUp(cfg: Config, log: Log): Promise<void> {
       '127.0.0.1',
       '--port',
       String(port),
+      // AOF, fsync once a second: the REDIS_DURABILITY default's promise (README, Durability).
       '--save',
       '',
       '--appendonly',
-      'no',
+      'yes',
+      '--appendfsync',
+      'everysec',
       '--dir',
       dir,
       '--pidfile',

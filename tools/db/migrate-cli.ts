@@ -1,7 +1,11 @@
 // `npm run db:migrate`: creates the database when missing, then applies migrations.
-import { config } from '../config/index.js';
-import { ensureDatabase } from '../ops/services.js';
+import { config } from '../../src/shared/config.js';
+import { ensureDatabase } from '../services/services.js';
 import { migrate } from './migrate.js';
+
+// Development tooling: it reads only addresses, never the secrets, so the development
+// defaults are fine here whatever NODE_ENV says.
+process.env.NODE_ENV ??= 'development';
 
 try {
   const cfg = config();

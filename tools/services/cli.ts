@@ -1,6 +1,10 @@
 // `npm run services:up | services:down | services:status`
-import { config } from '../config/index.js';
+import { config } from '../../src/shared/config.js';
 import { servicesDown, servicesStatus, servicesUp } from './services.js';
+
+// Development tooling: it reads only addresses, never the secrets, so the development
+// defaults are fine here whatever NODE_ENV says.
+process.env.NODE_ENV ??= 'development';
 
 const command = process.argv[2];
 const started = Date.now();

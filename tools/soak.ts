@@ -1,0 +1,31 @@
+// `npm run soak -- [--seed S] [--runs N] [--commands C] [--minutes M] [--path P]` (or SOAK_SEED,
+// SOAK_RUNS): the model-based test for as long as asked. Ends with one line: runs, commands,
+// faults injected, failures; exits 1 on a failure, after printing the shrunk command list.
+import { parseArgs } from 'node:util';
+import { runModel } from '../test/model/run.js';
+
+process.env.NODE_ENV ??= 'test';
+const { values } = parseArgs({
+  options: {
+    seed: { type: 'string' },
+    runs: { type: 'string' },
+    commands: { type: 'string' },
+    minutes: { type: 'string' },
+    path: { type: 'string' },
+  },
+});
+const seed = values.seed ?? process.env.SOAK_SEED;
+const report = await runModel({
+  seed: seed !== undefined ? Number(seed) : undefined,
+  runs: Number(values.runs ?? process.env.SOAK_RUNS ?? 20),
+  maxCommands: Number(values.commands ?? 60),
+  ...(values.minutes ? { timeLimitMs: Number(values.minutes) * 60_000 } : {}),
+  ...(values.path ? { path: values.path } : {}),
+  log: (l) => console.log(l),
+});
+if (report.failure) console.log(report.failure);
+console.log(
+  `soak: seed ${report.seed}, ${report.runs} runs, ${report.commands} commands, ${report.faults} faults injected, ${report.failure ? 1 : 0} failures` +
+    (report.firstFailedRun ? ` (first at run ${report.firstFailedRun}, before shrinking)` : ''),
+);
+process.exit(report.failure ? 1 : 0);
