@@ -36,6 +36,11 @@ export const ERROR_CODES = {
   },
   SALE_NOT_ACTIVE: { status: 409, retryable: false, message: 'The sale is not open.' },
   SKU_EXISTS: { status: 409, retryable: false, message: 'A SKU with this id exists.' },
+  SUPPLY_LIMIT_EXCEEDED: {
+    status: 409,
+    retryable: false,
+    message: 'This restock would take the SKU past the most units it may ever be supplied.',
+  },
   ORDER_NOT_CANCELLABLE: {
     status: 409,
     retryable: false,

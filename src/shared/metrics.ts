@@ -86,12 +86,66 @@ export const webhookDeliveries = new client.Counter({
   registers: [registry],
 });
 
+/**
+ * A value read on demand, at most once per maxAgeMs, one read at a time: scrapes, however
+ * frequent, cost the backing services one read per window. A failed read reports nothing
+ * (not the last numbers) until the next one; so does a value older than three windows.
+ */
+class Sampled<T> {
+  private value: T | undefined;
+  private at = 0;
+  private pending: Promise<void> | undefined;
+
+  constructor(
+    private readonly read: () => Promise<T>,
+    private readonly maxAgeMs: number,
+  ) {}
+
+  /** wait: await a refresh that is due; otherwise answer at once with what is known. */
+  async get(wait: boolean): Promise<T | undefined> {
+    if (!this.pending && Date.now() - this.at >= this.maxAgeMs) {
+      this.pending = this.read()
+        .then(
+          (v) => {
+            this.value = v;
+          },
+          () => {
+            this.value = undefined;
+          },
+        )
+        .finally(() => {
+          this.at = Date.now();
+          this.pending = undefined;
+        });
+    }
+    if (wait && this.pending) await this.pending;
+    return Date.now() - this.at < 3 * this.maxAgeMs ? this.value : undefined;
+  }
+}
+
+export interface PipelineSource {
+  streamLengths(): Promise<Map<number, number>>;
+  kafkaLag(): Promise<Map<number, number>>;
+}
+
 /** Where the scrape-time pipeline gauges read from; set by the process that serves /metrics. */
 let pipelineSource:
-  | { streamLengths(): Promise<Map<number, number>>; kafkaLag(): Promise<Map<number, number>> }
+  | { streamLengths: Sampled<Map<number, number>>; kafkaLag: Sampled<Map<number, number>> }
   | undefined;
-export function setPipelineSource(source: typeof pipelineSource): void {
-  pipelineSource = source;
+
+/**
+ * Stream lengths are read (one round trip) at most once a second and a scrape waits for
+ * that read (bounded by the Redis command timeout); the Kafka lag is read in the
+ * background at most every kafkaLagRefreshMs and a scrape never waits for it.
+ */
+export function setPipelineSource(
+  source: PipelineSource | undefined,
+  opts: { kafkaLagRefreshMs: number } = { kafkaLagRefreshMs: 5000 },
+): void {
+  pipelineSource = source && {
+    streamLengths: new Sampled(() => source.streamLengths(), 1000),
+    kafkaLag: new Sampled(() => source.kafkaLag(), opts.kafkaLagRefreshMs),
+  };
 }
 
 export const streamLength = new client.Gauge({
@@ -100,18 +154,20 @@ export const streamLength = new client.Gauge({
   labelNames: ['partition'] as const,
   registers: [registry],
   async collect() {
-    const lengths = await pipelineSource?.streamLengths().catch(() => undefined);
+    const lengths = await pipelineSource?.streamLengths.get(true);
+    this.reset();
     for (const [p, n] of lengths ?? []) this.set({ partition: String(p) }, n);
   },
 });
 
 export const consumerLag = new client.Gauge({
   name: 'flashsale_writer_consumer_lag',
-  help: 'Kafka messages not yet applied by the DB writer, per partition.',
+  help: 'Kafka messages not yet applied by the DB writer, per partition (read every few seconds).',
   labelNames: ['partition'] as const,
   registers: [registry],
   async collect() {
-    const lag = await pipelineSource?.kafkaLag().catch(() => undefined);
+    const lag = await pipelineSource?.kafkaLag.get(false);
+    this.reset();
     for (const [p, n] of lag ?? []) this.set({ partition: String(p) }, n);
   },
 });

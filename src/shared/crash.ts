@@ -1,6 +1,6 @@
 // Crash points for the kill -9 drills: inert unless CRASH_POINT names one, in which case
 // the process kills itself (SIGKILL, no clean-up) the CRASH_AFTER-th time it passes there.
-import type { Config } from '../config/index.js';
+import type { Config } from './config.js';
 
 export const CRASH_POINTS = [
   'relay.after-publish',

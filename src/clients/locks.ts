@@ -2,7 +2,7 @@
 // lease with a random token; a leader renews its lease well before it lapses, and stops
 // acting the moment a renewal fails.
 import Redlock, { type Lock } from 'redlock';
-import type { RedisClient } from './client.js';
+import type { RedisClient } from './redis.js';
 
 export function createRedlock(redis: RedisClient): Redlock {
   const redlock = new Redlock([redis], { retryCount: 0, driftFactor: 0.01 });

@@ -76,13 +76,30 @@ const urlWith = (def: string, protocols: string[]) =>
 
 export const configSchema = z
   .object({
-    NODE_ENV: env(z.enum(['development', 'test', 'production']).default('development')),
+    /**
+     * Production unless said otherwise: the published development secrets are accepted only
+     * when NODE_ENV is development or test, so a deployment that forgets it cannot run on them.
+     */
+    NODE_ENV: env(z.enum(['development', 'test', 'production']).default('production')),
     PORT: int(3000, 0, 65535),
     HOST: env(z.string().default('127.0.0.1')),
     LOG_LEVEL: env(
       z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     ),
     REDIS_URL: urlWith('redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    /**
+     * The durability promise the operator requires of Redis (see README, "Durability").
+     * everysec by default: Redis's own recommended AOF setting, at a small throughput cost;
+     * `always` when no acknowledged purchase may be lost, `none` to accept losing them.
+     */
+    REDIS_DURABILITY: env(z.enum(['always', 'everysec', 'none']).default('everysec')),
+    /**
+     * A Redis command without an answer this long fails (the API answers 503): a hung or
+     * unreachable Redis must cost a buyer about a second, never minutes.
+     */
+    REDIS_COMMAND_TIMEOUT_MS: int(1000, 50, 60000),
+    /** The same bound for the few long commands (rebuilding a SKU with all its live orders). */
+    REDIS_LONG_COMMAND_TIMEOUT_MS: int(30000, 1000, 600000),
     /** When set, the engine talks to a Redis Cluster through these seed nodes. */
     REDIS_CLUSTER_NODES: env(hostPortList('').optional()).optional(),
     DATABASE_URL: urlWith('postgresql://postgres@127.0.0.1:5432/flashsale', [
@@ -90,6 +107,8 @@ export const configSchema = z
       'postgresql:',
     ]),
     DATABASE_POOL_SIZE: int(10, 1, 200),
+    /** Waiting longer than this for a PostgreSQL connection fails (the API answers 503). */
+    DATABASE_CONNECT_TIMEOUT_MS: int(2000, 100, 60000),
     KAFKA_BROKERS: hostPortList('127.0.0.1:9092'),
     KAFKA_CLIENT_ID: env(z.string().min(1).default('flashsale-engine')),
     KAFKA_TOPIC: env(
@@ -122,8 +141,8 @@ export const configSchema = z
     SWEEP_BATCH_SIZE: int(200, 1, 10000),
     LEADER_LEASE_MS: int(5000, 500, 600000),
     RELAY_BATCH_SIZE: int(500, 1, 10000),
-    RELAY_BLOCK_MS: int(50, 1, 10000),
-    RELAY_CLAIM_IDLE_MS: int(10000, 100, 3600000),
+    /** The relay's pause before it looks again at a partition that had nothing to relay. */
+    RELAY_IDLE_MS: int(50, 1, 10000),
     WRITER_MAX_BATCH: int(2000, 1, 100000),
     RECONCILE_INTERVAL_MS: int(5000, 100, 3600000),
     LAG_ALERT_AFTER_MS: int(30000, 100, 86400000),
@@ -131,8 +150,12 @@ export const configSchema = z
     WEBHOOK_TIMEOUT_MS: int(5000, 100, 60000),
     WEBHOOK_BASE_BACKOFF_MS: int(1000, 10, 600000),
     REPAIR_ENABLED: bool(false),
+    /** /metrics reports the writer's Kafka lag as read at most this long ago (never waits on it). */
+    METRICS_KAFKA_LAG_REFRESH_MS: int(5000, 500, 600000),
+    /** SIGTERM: every shutdown step together gets this long, whatever service is down. */
+    SHUTDOWN_TIMEOUT_MS: int(3000, 500, 60000),
     WRITER_CONCURRENCY: int(4, 1, 64),
-    /** Fault drills only: the process kills itself at this point (see src/ops/crash.ts). */
+    /** Fault drills only: the process kills itself at this point (see src/shared/crash.ts). */
     CRASH_POINT: env(
       z.enum(['relay.after-publish', 'writer.after-commit', 'api.after-purchase']).optional(),
     ),
@@ -146,6 +169,14 @@ export const configSchema = z
         message: 'must exceed IDEMPOTENCY_TTL_SECONDS, or a retry could outlive its order',
       });
     }
+    if (c.DEFAULT_RESERVATION_TTL_SECONDS > c.IDEMPOTENCY_TTL_SECONDS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['DEFAULT_RESERVATION_TTL_SECONDS'],
+        message:
+          'must not exceed IDEMPOTENCY_TTL_SECONDS, or a retry could buy again while the first reservation is live',
+      });
+    }
     if (c.NODE_ENV !== 'production') return;
     const devValues: [keyof typeof c, string][] = [
       ['JWT_SECRET', DEV_JWT_SECRET],
@@ -157,7 +188,8 @@ export const configSchema = z
         ctx.addIssue({
           code: 'custom',
           path: [key],
-          message: 'the development default is refused in production',
+          message:
+            'the published development value is accepted only with NODE_ENV=development or test; set a secret of your own',
         });
       }
     }

@@ -83,6 +83,16 @@ export class KeySpace {
     return `fs:{${tag('u', fnv1a(userId) % this.partitions)}}:idem:${userId}:${key}`;
   }
 
+  /** A lock or lease of one partition (its hash tag keeps it beside the keys it guards). */
+  lock(partition: number, name: string): string {
+    return `fs:{${tag('p', partition)}}:lock:${name}`;
+  }
+
+  /** A process-wide lease (one leader across instances). */
+  leader(role: string): string {
+    return `fs:leader:${role}`;
+  }
+
   /** A fresh UUIDv7 that also names the partition, so any order can be found from its id. */
   orderIdFor(partition: number): string {
     const id = uuidv7();
@@ -95,6 +105,33 @@ export class KeySpace {
     const partition = parseInt(orderId.slice(-3), 16);
     return partition < this.partitions ? partition : undefined;
   }
+}
+
+/** What an idempotency claim holds: the request it binds the key to, and its order. */
+export interface Claim {
+  sku: string;
+  quantity: number;
+  orderId: string;
+}
+
+export function claimValue(c: Claim): string {
+  return `${c.sku}|${c.quantity}|${c.orderId}`;
+}
+
+export function parseClaim(value: string): Claim | undefined {
+  const [sku, quantity, orderId] = value.split('|');
+  if (!sku || !quantity || !orderId) return undefined;
+  return { sku, quantity: Number(quantity), orderId };
+}
+
+/** An expiry index entry names its SKU and order: `<sku>:<orderId>`. */
+export function expiryMember(skuId: string, orderId: string): string {
+  return `${skuId}:${orderId}`;
+}
+
+export function parseExpiryMember(member: string): { sku: string; orderId: string } {
+  const at = member.indexOf(':');
+  return { sku: member.slice(0, at), orderId: member.slice(at + 1) };
 }
 
 function assertId(id: string, what: string): void {

@@ -9,8 +9,8 @@ import {
   type Producer,
   type RetryOptions,
 } from 'kafkajs';
-import type { Config } from '../config/index.js';
-import type { Logger } from '../log.js';
+import type { Config } from '../shared/config.js';
+import type { Logger } from '../shared/log.js';
 
 export interface KafkaOptions {
   /** kafkajs messages go to this logger (warnings and errors only); none: silent. */
