@@ -1,15 +1,19 @@
 --[[
-  Confirms a reserved order (payment done) before its expiry; the units stay held.
-  Confirming a confirmed order changes nothing.
+  Confirms a reserved order (payment done) before its expiry; the units stay held, and
+  the order is kept in Redis for the retention window (cancellable meanwhile), after which
+  PostgreSQL alone remembers it. Confirming a confirmed order changes nothing. Refused
+  while the SKU is paused (a repair is reloading it).
 
   Input:
     KEYS[1] sku state hash   KEYS[2] order hash   KEYS[3] expiry index (zset)
     KEYS[4] partition event stream
     ARGV[1] sku id   ARGV[2] order id   ARGV[3] user id ('' when an admin confirms)
+    ARGV[4] retention in seconds of a confirmed order in Redis
   Output:
     {1, status, quantity, createdAt, expiresAt, user}   confirmed now
     {2, status, quantity, createdAt, expiresAt, user}   already confirmed
     {-1}  SKU state missing
+    {-6}  paused
     {-7}  order not found (or owned by another user)
     {-10} reservation expired (status expired, or reserved and past its expiry)
     {-11, status}  order not confirmable (cancelled)
@@ -23,6 +27,7 @@ local eventsKey = KEYS[4]
 local skuId = ARGV[1]
 local orderId = ARGV[2]
 local userId = ARGV[3]
+local retention = tonumber(ARGV[4])
 
 --- @include "nowMs"
 --- @include "checkTypes"
@@ -51,8 +56,12 @@ local now = nowMs()
 if now >= expiresAt then
   return {-10}
 end
-if redis.call('EXISTS', skuKey) == 0 then
+local paused = redis.call('HGET', skuKey, 'paused')
+if not paused then
   return {-1}
+end
+if paused == '1' then
+  return {-6}
 end
 local badKey = checkTypes(skuKey, 'hash', expiriesKey, 'zset', eventsKey, 'stream')
 if badKey then
@@ -61,6 +70,7 @@ end
 
 -- Writes.
 redis.call('HSET', orderKey, 'status', 'confirmed', 'confirmedAt', now)
+redis.call('EXPIRE', orderKey, retention)
 redis.call('ZREM', expiriesKey, skuId .. ':' .. orderId)
 appendEvent(skuKey, eventsKey, {
   type = 'order.confirmed', sku = skuId, delta = 0, at = now,

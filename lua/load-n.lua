@@ -1,46 +1,65 @@
 --[[
-  Warms a SKU's Redis state from PostgreSQL (after creation, or after Redis lost it):
-  the SKU hash, the units each user holds, and the live orders with their expiries.
-  Refuses when the state is present, so a stale copy can never overwrite live stock.
+  Loads a SKU's Redis state from PostgreSQL: the SKU hash, the units each user holds, and
+  the reservations with their expiries. Touches only this SKU's keys and index entries:
+  other SKUs of the partition share the expiry index, so it is never cleared wholesale
+  (entries of orders that are no longer reservations are dropped by the release script).
   No event: this copies the durable record, it changes nothing.
 
-  Input (3 + one key per live order; all share the SKU partition's hash tag):
+  Two modes:
+    fresh    (ARGV[10] = 0): refused when a state is present, so a stale copy can never
+             overwrite live stock (creation, and rebuild after Redis lost the state).
+    replace  (ARGV[10] = 1): repair. Only while the SKU is paused and its sequence is still
+             ARGV[11], the one PostgreSQL was seen to have reached: no event can have landed
+             since, so the copy is exactly as new as the state it replaces.
+
+  Input (3 + one key per reservation; all share the SKU partition's hash tag):
     KEYS[1] sku state hash   KEYS[2] per-user held units hash   KEYS[3] expiry index (zset)
-    KEYS[4..] order hashes, in the order of the live orders below
+    KEYS[4..] order hashes, in the order of the reservations below
     ARGV[1] sku id   ARGV[2] available   ARGV[3] supplied   ARGV[4] per-user limit
     ARGV[5] startsAt ms (0 = open)   ARGV[6] endsAt ms (0 = open)   ARGV[7] reservation ttl s
-    ARGV[8] paused (0/1)   ARGV[9] sequence
-    ARGV[10..] live orders, 7 values each:
-      orderId, userId, quantity, status, createdAt, expiresAt, idempotencyKey
+    ARGV[8] paused (0/1)   ARGV[9] sequence   ARGV[10] replace (0/1)
+    ARGV[11] expected sequence (replace only)   ARGV[12] U, the number of holders
+    ARGV[13 .. 12 + 2U] holders: userId, units held by the user's live orders
+    then the reservations, 6 values each: orderId, userId, quantity, createdAt, expiresAt,
+      idempotencyKey
   Output:
     {1}   loaded
-    {-12} already present
+    {-12} already present (fresh)
+    {-15, seq} replace refused: not paused, or the sequence moved
 ]]
 local skuKey = KEYS[1]
 local usersKey = KEYS[2]
 local expiriesKey = KEYS[3]
 
 local skuId = ARGV[1]
+local replace = ARGV[10] == '1'
 
-if redis.call('EXISTS', skuKey) == 1 then
+if replace then
+  local current = redis.call('HMGET', skuKey, 'paused', 'seq')
+  if current[1] ~= '1' or current[2] ~= ARGV[11] then
+    return {-15, current[2]}
+  end
+elseif redis.call('EXISTS', skuKey) == 1 then
   return {-12}
 end
 
 -- Writes.
-redis.call('DEL', usersKey, expiriesKey)
+redis.call('DEL', skuKey, usersKey)
 redis.call('HSET', skuKey, 'available', ARGV[2], 'supplied', ARGV[3], 'limit', ARGV[4],
   'startsAt', ARGV[5], 'endsAt', ARGV[6], 'ttl', ARGV[7], 'paused', ARGV[8], 'seq', ARGV[9])
+local holders = tonumber(ARGV[12])
+for i = 0, holders - 1 do
+  redis.call('HSET', usersKey, ARGV[13 + i * 2], ARGV[14 + i * 2])
+end
 local n = 0
-while ARGV[10 + n * 7] do
-  local base = 10 + n * 7
-  local orderId, userId, quantity, status = ARGV[base], ARGV[base + 1], tonumber(ARGV[base + 2]), ARGV[base + 3]
-  local createdAt, expiresAt, idemKey = ARGV[base + 4], ARGV[base + 5], ARGV[base + 6]
-  redis.call('HSET', KEYS[4 + n], 'user', userId, 'sku', skuId, 'quantity', quantity,
-    'status', status, 'createdAt', createdAt, 'expiresAt', expiresAt, 'idemKey', idemKey)
-  redis.call('HINCRBY', usersKey, userId, quantity)
-  if status == 'reserved' then
-    redis.call('ZADD', expiriesKey, expiresAt, skuId .. ':' .. orderId)
-  end
+local first = 13 + holders * 2
+while ARGV[first + n * 6] do
+  local base = first + n * 6
+  local orderId, expiresAt = ARGV[base], ARGV[base + 4]
+  redis.call('HSET', KEYS[4 + n], 'user', ARGV[base + 1], 'sku', skuId, 'quantity', ARGV[base + 2],
+    'status', 'reserved', 'createdAt', ARGV[base + 3], 'expiresAt', expiresAt, 'idemKey', ARGV[base + 5])
+  redis.call('PERSIST', KEYS[4 + n])
+  redis.call('ZADD', expiriesKey, expiresAt, skuId .. ':' .. orderId)
   n = n + 1
 end
 return {1}

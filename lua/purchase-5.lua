@@ -10,9 +10,9 @@
     KEYS[5] partition event stream
     ARGV[1] sku id   ARGV[2] user id   ARGV[3] quantity   ARGV[4] order id
     ARGV[5] idempotency key
-  Output:
-    {1, createdAt, expiresAt, available}           order created
-    {2, status, createdAt, expiresAt, quantity}    replay of the existing order
+  Output (the order layout every order script answers with):
+    {1, 'reserved', quantity, createdAt, expiresAt, user, available}   order created
+    {2, status, quantity, createdAt, expiresAt, user}                  replay of the existing order
     {-1}  SKU state missing (rebuild from PostgreSQL; never treated as zero)
     {-2}  sale not open (before startsAt or after endsAt)
     {-3, held}       per-user limit would be exceeded
@@ -52,7 +52,7 @@ if existing[1] then
   if existing[1] ~= userId or existing[2] ~= skuId or tonumber(existing[3]) ~= quantity then
     return {-5}
   end
-  return {2, existing[4], tonumber(existing[5]), tonumber(existing[6]), tonumber(existing[3])}
+  return {2, existing[4], tonumber(existing[3]), tonumber(existing[5]), tonumber(existing[6]), existing[1]}
 end
 
 if sku[6] == '1' then
@@ -88,4 +88,4 @@ appendEvent(skuKey, eventsKey, {
   orderId = orderId, userId = userId, quantity = quantity, status = 'reserved',
   idempotencyKey = idemKey, createdAt = now, expiresAt = expiresAt,
 })
-return {1, now, expiresAt, available - quantity}
+return {1, 'reserved', quantity, now, expiresAt, userId, available - quantity}

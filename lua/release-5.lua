@@ -1,7 +1,10 @@
 --[[
   Ends a live order and puts its units back, exactly once: cancel (by its owner, from
   reserved or confirmed) or expire (by the sweeper, reserved and past its expiry).
-  A second call finds the order already ended and changes nothing.
+  A second call finds the order already ended and changes nothing. Refused while the SKU
+  is paused (a repair is reloading it). An expiry index entry whose order is gone or no
+  longer reserved is dropped from the index (it can only be stale: rebuilds re-add the
+  entries of the live reservations and never clear a whole partition's index).
 
   Input:
     KEYS[1] sku state hash        KEYS[2] per-user held units hash
@@ -14,6 +17,7 @@
     {1, status, quantity, createdAt, expiresAt, user}   released now
     {2, status, quantity, createdAt, expiresAt, user}   already ended that way: nothing changed
     {-1}  SKU state missing
+    {-6}  paused
     {-7}  order not found (or owned by another user)
     {-8}  order cannot be released this way (status shown)  {-8, status}
     {-9}  not due yet (expire only)
@@ -35,8 +39,12 @@ local retention = tonumber(ARGV[5])
 --- @include "checkTypes"
 --- @include "appendEvent"
 
+local member = skuId .. ':' .. orderId
 local order = redis.call('HMGET', orderKey, 'user', 'sku', 'quantity', 'status', 'createdAt', 'expiresAt')
 if not order[1] or order[2] ~= skuId or (mode == 'cancel' and order[1] ~= userId) then
+  if mode == 'expire' then
+    redis.call('ZREM', expiriesKey, member)
+  end
   return {-7}
 end
 local owner = order[1]
@@ -50,6 +58,9 @@ if mode == 'expire' then
   target = 'expired'
 end
 if status == target then
+  if mode == 'expire' then
+    redis.call('ZREM', expiriesKey, member)
+  end
   return {2, status, quantity, createdAt, expiresAt, owner}
 end
 
@@ -60,14 +71,19 @@ if mode == 'cancel' then
   end
 else
   if status ~= 'reserved' then
+    redis.call('ZREM', expiriesKey, member)
     return {-8, status}
   end
   if now < expiresAt then
     return {-9}
   end
 end
-if redis.call('EXISTS', skuKey) == 0 then
+local paused = redis.call('HGET', skuKey, 'paused')
+if not paused then
   return {-1}
+end
+if paused == '1' then
+  return {-6}
 end
 local badKey = checkTypes(skuKey, 'hash', usersKey, 'hash', expiriesKey, 'zset', eventsKey, 'stream')
 if badKey then
@@ -82,7 +98,7 @@ if held <= 0 then
 end
 redis.call('HSET', orderKey, 'status', target, 'endedAt', now)
 redis.call('EXPIRE', orderKey, retention)
-redis.call('ZREM', expiriesKey, skuId .. ':' .. orderId)
+redis.call('ZREM', expiriesKey, member)
 appendEvent(skuKey, eventsKey, {
   type = 'order.' .. target, sku = skuId, delta = quantity, at = now,
   orderId = orderId, userId = owner, quantity = quantity, status = target,
