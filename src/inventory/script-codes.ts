@@ -1,8 +1,14 @@
-// Negative codes the Lua scripts return for refusals, and the one function that turns
-// them into domain errors (bullmq's error-code enum is the model).
-import { AppError } from '../errors.js';
+// The codes the Lua scripts answer with: Done and Unchanged for success, negative ones for
+// refusals; the one decoder of the order layout the order scripts share; and the one
+// function that turns refusals into domain errors (bullmq's error-code enum is the model).
+import { AppError } from '../shared/errors.js';
+import { iso, type Order, type OrderStatus } from './types.js';
 
 export enum ScriptCode {
+  /** The script changed what it was asked to change. */
+  Done = 1,
+  /** It was already so (a replay, a repeated cancel or confirm): nothing changed. */
+  Unchanged = 2,
   SkuStateMissing = -1,
   SaleNotActive = -2,
   LimitExceeded = -3,
@@ -16,10 +22,45 @@ export enum ScriptCode {
   NotConfirmable = -11,
   AlreadyLoaded = -12,
   WrongKeyType = -13,
+  SupplyLimit = -14,
+  ReplaceRefused = -15,
+}
+
+/**
+ * Decodes the order layout of purchase, release and confirm:
+ * {code, status, quantity, createdAt, expiresAt, user[, available]}.
+ */
+export function orderReply(
+  reply: unknown[],
+  orderId: string,
+  sku: string,
+): { code: ScriptCode.Done | ScriptCode.Unchanged; order: Order; available?: number } | undefined {
+  const code = Number(reply[0]);
+  if (code !== ScriptCode.Done && code !== ScriptCode.Unchanged) return undefined;
+  return {
+    code,
+    order: {
+      orderId,
+      sku,
+      userId: String(reply[5]),
+      quantity: Number(reply[2]),
+      status: String(reply[1]) as OrderStatus,
+      createdAt: iso(Number(reply[3])),
+      expiresAt: iso(Number(reply[4])),
+    },
+    ...(reply[6] !== undefined ? { available: Number(reply[6]) } : {}),
+  };
 }
 
 /** Seconds a client should wait before retrying while a SKU's state is rebuilt. */
 export const REBUILD_RETRY_AFTER_S = 1;
+
+/** 503 while a SKU is rebuilt or paused: the one place this answer is made. */
+export function skuUnavailable(): AppError {
+  return new AppError('SKU_UNAVAILABLE', undefined, undefined, {
+    'Retry-After': String(REBUILD_RETRY_AFTER_S),
+  });
+}
 
 export function scriptError(
   code: number,
@@ -29,9 +70,7 @@ export function scriptError(
   switch (code) {
     case ScriptCode.SkuStateMissing:
     case ScriptCode.Paused:
-      return new AppError('SKU_UNAVAILABLE', undefined, undefined, {
-        'Retry-After': String(REBUILD_RETRY_AFTER_S),
-      });
+      return skuUnavailable();
     case ScriptCode.SaleNotActive:
       return new AppError('SALE_NOT_ACTIVE');
     case ScriptCode.LimitExceeded:
@@ -56,6 +95,8 @@ export function scriptError(
         'ORDER_NOT_CONFIRMABLE',
         `An order in status ${String(reply[1])} cannot be confirmed.`,
       );
+    case ScriptCode.SupplyLimit:
+      return new AppError('SUPPLY_LIMIT_EXCEEDED', undefined, { supplied: Number(reply[1]) });
     case ScriptCode.WrongKeyType:
       // Internal: never shown to clients (the error middleware logs it and answers 500).
       return new AppError(

@@ -1,12 +1,13 @@
 // Expires reservations past their TTL and returns their units. One leader sweeps at a
 // time (redlock); the release script checks status and expiry itself, so two sweepers
 // racing still return each unit exactly once.
-import type { Logger } from '../log.js';
-import { expiredOrders } from '../metrics.js';
-import type { RedisClient } from '../redis/client.js';
-import type { Leadership } from '../redis/locks.js';
-import { PeriodicTask } from '../ops/periodic.js';
+import type { Logger } from '../shared/log.js';
+import { expiredOrders } from '../shared/metrics.js';
+import type { RedisClient } from '../clients/redis.js';
+import type { Leadership } from '../clients/locks.js';
+import { PeriodicTask } from '../shared/periodic.js';
 import type { Inventory } from './inventory.js';
+import { parseExpiryMember } from '../shared/keys.js';
 
 export interface SweeperOptions {
   intervalMs: number;
@@ -53,8 +54,8 @@ export class Sweeper {
       );
       const results = await Promise.all(
         due.map((member) => {
-          const at = member.indexOf(':');
-          return this.inventory.expire(member.slice(0, at), member.slice(at + 1));
+          const { sku, orderId } = parseExpiryMember(member);
+          return this.inventory.expire(sku, orderId);
         }),
       );
       expired += results.filter(Boolean).length;

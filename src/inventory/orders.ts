@@ -1,0 +1,167 @@
+// The order lifecycle after the purchase: cancel (by its owner), confirm (payment done),
+// expire (the sweeper), and reads. Each change is one script that checks the order's state,
+// so units go back exactly once; PostgreSQL answers for orders Redis no longer keeps.
+import { InventoryPart, type InventoryContext } from './types.js';
+import { AppError } from '../shared/errors.js';
+import type { Rebuilder } from './rebuild.js';
+import { orderReply, skuUnavailable, ScriptCode, scriptError } from './script-codes.js';
+import { iso, type Order, type OrderStatus } from './types.js';
+
+export class Orders extends InventoryPart {
+  constructor(
+    ctx: InventoryContext,
+    private readonly rebuild: Rebuilder,
+  ) {
+    super(ctx);
+  }
+
+  async cancel(userId: string, orderId: string): Promise<Order> {
+    return this.release(orderId, 'cancel', userId);
+  }
+
+  /** Expires one due reservation (the sweeper); false when it was not due or already ended. */
+  async expire(skuId: string, orderId: string): Promise<boolean> {
+    const reply = await this.runRelease(skuId, orderId, 'expire', '');
+    if (Number(reply[0]) !== ScriptCode.Done) return false;
+    this.soldOut.clear(skuId);
+    return true;
+  }
+
+  private async release(orderId: string, mode: 'cancel', userId: string): Promise<Order> {
+    const located = await this.locate(orderId);
+    if (!located) return this.endedOrderFromDb(orderId, userId, 'cancelled', 'cancel');
+    const reply = await this.runRelease(located.sku, orderId, mode, userId);
+    const done = orderReply(reply, orderId, located.sku);
+    if (done) {
+      if (done.code === ScriptCode.Done) this.soldOut.clear(located.sku);
+      return done.order;
+    }
+    const code = Number(reply[0]);
+    if (code === ScriptCode.SkuStateMissing) await this.rebuild.onStateMissing(located.sku);
+    throw scriptError(code, reply, 'cancel');
+  }
+
+  /** The release script: units back exactly once, whoever asks (owner or sweeper). */
+  private runRelease(skuId: string, orderId: string, mode: 'cancel' | 'expire', userId: string) {
+    const k = this.keys.forSku(skuId);
+    return this.redis.fsRelease(
+      k.sku,
+      k.users,
+      k.order(orderId),
+      k.expiries,
+      k.events,
+      skuId,
+      orderId,
+      mode,
+      userId,
+      this.opts.orderRetentionSeconds,
+    );
+  }
+
+  /** Confirms a reservation; userId undefined means an admin (payment service) confirms. */
+  async confirm(userId: string | undefined, orderId: string): Promise<Order> {
+    const located = await this.locate(orderId);
+    if (!located) return this.endedOrderFromDb(orderId, userId, 'confirmed', 'confirm');
+    const k = this.keys.forSku(located.sku);
+    const reply = await this.redis.fsConfirm(
+      k.sku,
+      k.order(orderId),
+      k.expiries,
+      k.events,
+      located.sku,
+      orderId,
+      userId ?? '',
+      this.opts.orderRetentionSeconds,
+    );
+    const done = orderReply(reply, orderId, located.sku);
+    if (done) return done.order;
+    const code = Number(reply[0]);
+    if (code === ScriptCode.SkuStateMissing) await this.rebuild.onStateMissing(located.sku);
+    throw scriptError(code, reply, 'confirm');
+  }
+
+  /** Finds an order's SKU in Redis from the partition its id names. */
+  private async locate(orderId: string): Promise<{ sku: string } | undefined> {
+    const partition = this.keys.partitionOfOrder(orderId);
+    if (partition === undefined) throw new AppError('ORDER_NOT_FOUND');
+    const sku = await this.redis.hget(this.keys.order(partition, orderId), 'sku');
+    return sku === null ? undefined : { sku };
+  }
+
+  /**
+   * Redis no longer holds the order (ended long ago, or Redis lost it): PostgreSQL knows.
+   * Repeating the call that ended it answers the order; anything else cannot proceed here.
+   */
+  private async endedOrderFromDb(
+    orderId: string,
+    userId: string | undefined,
+    sameAs: OrderStatus,
+    action: 'cancel' | 'confirm',
+  ): Promise<Order> {
+    const { order, updatedAt } = await this.orderRowFromDb(orderId, userId);
+    if (order.status === sameAs) return order;
+    // A confirmed order stays in Redis, cancellable, for the retention window; past it
+    // only PostgreSQL keeps it, and it is final.
+    const retained =
+      order.status === 'confirmed' &&
+      updatedAt.getTime() + this.opts.orderRetentionSeconds * 1000 <= Date.now();
+    if (!retained && (order.status === 'reserved' || order.status === 'confirmed')) {
+      // Live in PostgreSQL but missing from Redis: Redis lost it; the SKU must be rebuilt.
+      await this.rebuild.onStateMissing(order.sku);
+      throw skuUnavailable();
+    }
+    if (action === 'cancel')
+      throw new AppError(
+        'ORDER_NOT_CANCELLABLE',
+        `An order in status ${order.status} cannot be cancelled.`,
+      );
+    if (order.status === 'expired') throw new AppError('ORDER_EXPIRED');
+    throw new AppError(
+      'ORDER_NOT_CONFIRMABLE',
+      `An order in status ${order.status} cannot be confirmed.`,
+    );
+  }
+
+  private async orderFromDb(orderId: string, userId: string | undefined): Promise<Order> {
+    return (await this.orderRowFromDb(orderId, userId)).order;
+  }
+
+  private async orderRowFromDb(
+    orderId: string,
+    userId: string | undefined,
+  ): Promise<{ order: Order; updatedAt: Date }> {
+    const row = await this.db.order.findUnique({ where: { id: orderId } });
+    if (!row || (userId !== undefined && row.userId !== userId))
+      throw new AppError('ORDER_NOT_FOUND');
+    return {
+      order: {
+        orderId: row.id,
+        sku: row.skuId,
+        userId: row.userId,
+        quantity: row.quantity,
+        status: row.status,
+        createdAt: row.createdAt.toISOString(),
+        expiresAt: row.expiresAt.toISOString(),
+      },
+      updatedAt: row.updatedAt,
+    };
+  }
+
+  /** Reads an order: its owner, or anyone when userId is undefined (admin). */
+  async getOrder(userId: string | undefined, orderId: string): Promise<Order> {
+    const partition = this.keys.partitionOfOrder(orderId);
+    if (partition === undefined) throw new AppError('ORDER_NOT_FOUND');
+    const h = await this.redis.hgetall(this.keys.order(partition, orderId));
+    if (!h.user || !h.sku) return this.orderFromDb(orderId, userId);
+    if (userId !== undefined && h.user !== userId) throw new AppError('ORDER_NOT_FOUND');
+    return {
+      orderId,
+      sku: h.sku,
+      userId: h.user,
+      quantity: Number(h.quantity),
+      status: h.status as OrderStatus,
+      createdAt: iso(h.createdAt ?? 0),
+      expiresAt: iso(h.expiresAt ?? 0),
+    };
+  }
+}

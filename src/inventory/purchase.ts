@@ -1,0 +1,77 @@
+// The purchase path: the Idempotency-Key claim, then one atomic script that checks and
+// decides (stock, per-user limit, sale window, pause), records the order and its event.
+import { InventoryPart, type InventoryContext } from './types.js';
+import { AppError } from '../shared/errors.js';
+import { claimValue, parseClaim } from '../shared/keys.js';
+import type { Rebuilder } from './rebuild.js';
+import { orderReply, ScriptCode, scriptError } from './script-codes.js';
+import type { Order } from './types.js';
+
+export class Purchases extends InventoryPart {
+  constructor(
+    ctx: InventoryContext,
+    private readonly rebuild: Rebuilder,
+  ) {
+    super(ctx);
+  }
+
+  async purchase(
+    userId: string,
+    skuId: string,
+    quantity: number,
+    idempotencyKey: string,
+  ): Promise<{ order: Order; replayed: boolean }> {
+    const k = this.keys.forSku(skuId);
+    const claimKey = this.keys.idempotencyClaim(userId, idempotencyKey);
+    let orderId: string;
+
+    if (this.soldOut.has(skuId)) {
+      // Sold out: skip the script and every write. Only a key used before can still
+      // succeed (as a replay of its original order), so read its claim and nothing else.
+      const claim = await this.redis.get(claimKey);
+      if (claim === null) throw new AppError('SOLD_OUT', undefined, { available: 0 });
+      orderId = this.matchClaim(claim, skuId, quantity);
+    } else {
+      const fresh = this.keys.orderIdFor(k.partition);
+      const claim = await this.redis.set(
+        claimKey,
+        claimValue({ sku: skuId, quantity, orderId: fresh }),
+        'EX',
+        this.opts.idempotencyTtlSeconds,
+        'NX',
+        'GET',
+      );
+      orderId = claim === null ? fresh : this.matchClaim(claim, skuId, quantity);
+    }
+
+    const reply = await this.redis.fsPurchase(
+      k.sku,
+      k.users,
+      k.order(orderId),
+      k.expiries,
+      k.events,
+      skuId,
+      userId,
+      quantity,
+      orderId,
+      idempotencyKey,
+    );
+    const done = orderReply(reply, orderId, skuId);
+    if (done) {
+      if (done.available === 0) this.soldOut.mark(skuId);
+      return { order: done.order, replayed: done.code === ScriptCode.Unchanged };
+    }
+    const code = Number(reply[0]);
+    if (code === ScriptCode.SoldOut && Number(reply[1]) === 0) this.soldOut.mark(skuId);
+    if (code === ScriptCode.SkuStateMissing) return this.rebuild.stateMissing(skuId);
+    throw scriptError(code, reply);
+  }
+
+  private matchClaim(value: string, skuId: string, quantity: number): string {
+    const claim = parseClaim(value);
+    if (!claim || claim.sku !== skuId || claim.quantity !== quantity) {
+      throw new AppError('IDEMPOTENCY_KEY_REUSED');
+    }
+    return claim.orderId;
+  }
+}

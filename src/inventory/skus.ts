@@ -1,0 +1,110 @@
+// SKUs as the operator and the public see them: create (PostgreSQL first, then Redis),
+// restock, pause and resume, and the public stock view.
+import { InventoryPart, type InventoryContext } from './types.js';
+import { Prisma } from '../clients/db.js';
+import { AppError } from '../shared/errors.js';
+import type { Rebuilder } from './rebuild.js';
+import { ScriptCode, scriptError } from './script-codes.js';
+import { MAX_SUPPLY, iso, type NewSku, type SkuView } from './types.js';
+
+export class Skus extends InventoryPart {
+  constructor(
+    ctx: InventoryContext,
+    private readonly rebuild: Rebuilder,
+  ) {
+    super(ctx);
+  }
+
+  async getSku(skuId: string): Promise<SkuView> {
+    const k = this.keys.forSku(skuId);
+    const [available, startsAt, endsAt, paused] = await this.redis.hmget(
+      k.sku,
+      'available',
+      'startsAt',
+      'endsAt',
+      'paused',
+    );
+    if (available === null || available === undefined) return this.rebuild.stateMissing(skuId);
+    const now = Date.now();
+    const start = Number(startsAt ?? 0);
+    const end = Number(endsAt ?? 0);
+    const units = Number(available);
+    const status: SkuView['status'] =
+      paused === '1'
+        ? 'paused'
+        : start > 0 && now < start
+          ? 'scheduled'
+          : end > 0 && now >= end
+            ? 'ended'
+            : units === 0
+              ? 'sold_out'
+              : 'active';
+    return {
+      sku: skuId,
+      available: units,
+      status,
+      startsAt: start ? iso(start) : null,
+      endsAt: end ? iso(end) : null,
+    };
+  }
+
+  /** Admin: PostgreSQL first (the durable record), then the Redis state from it. */
+  async createSku(input: NewSku) {
+    this.keys.forSku(input.sku);
+    const ttl = input.reservationTtlSeconds ?? this.opts.defaultReservationTtlSeconds;
+    if (ttl > this.opts.idempotencyTtlSeconds)
+      throw new AppError(
+        'VALIDATION_FAILED',
+        `reservationTtlSeconds must not exceed ${this.opts.idempotencyTtlSeconds} (IDEMPOTENCY_TTL_SECONDS): a reservation may not outlive the memory of its Idempotency-Key.`,
+      );
+    try {
+      this.rebuild.forgetUnknown(input.sku);
+      const row = await this.db.sku.create({
+        data: {
+          id: input.sku,
+          name: input.name,
+          totalSupplied: input.stock,
+          available: input.stock,
+          perUserLimit: input.perUserLimit,
+          startsAt: input.startsAt ?? null,
+          endsAt: input.endsAt ?? null,
+          reservationTtlSeconds: ttl,
+        },
+      });
+      await this.rebuild.loadFromDb(input.sku);
+      return row;
+    } catch (err) {
+      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002')
+        throw new AppError('SKU_EXISTS');
+      throw err;
+    }
+  }
+
+  async restock(skuId: string, quantity: number, reason: string) {
+    const k = this.keys.forSku(skuId);
+    const reply = await this.redis.fsRestock(k.sku, k.events, skuId, quantity, reason, MAX_SUPPLY);
+    const code = Number(reply[0]);
+    if (code === ScriptCode.Done) {
+      this.soldOut.clear(skuId);
+      return {
+        sku: skuId,
+        available: Number(reply[1]),
+        totalSupplied: Number(reply[2]),
+        sequence: Number(reply[3]),
+      };
+    }
+    if (code === ScriptCode.SkuStateMissing) return this.rebuild.stateMissing(skuId);
+    throw scriptError(code, reply);
+  }
+
+  /** Pauses or resumes a SKU's sales; answers whether the flag changed. */
+  async setPaused(skuId: string, paused: boolean): Promise<boolean> {
+    const k = this.keys.forSku(skuId);
+    const reply = await this.redis.fsSetPaused(k.sku, k.events, skuId, paused ? '1' : '0');
+    const code = Number(reply[0]);
+    if (code === ScriptCode.SkuStateMissing) return this.rebuild.stateMissing(skuId);
+    if (code < 0) throw scriptError(code, reply);
+    if (!paused) this.soldOut.clear(skuId);
+    return code === 1;
+  }
+}
