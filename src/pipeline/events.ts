@@ -1,7 +1,7 @@
 // The stock event schema (version 1): written by the Lua scripts (lua/includes/appendEvent),
 // carried by Kafka as JSON, validated by the DB writer when consumed.
 import { z } from 'zod';
-import { ID_PATTERN, ORDER_ID_PATTERN, IDEMPOTENCY_KEY_PATTERN } from '../inventory/keys.js';
+import { ID_PATTERN, ORDER_ID_PATTERN, IDEMPOTENCY_KEY_PATTERN } from '../shared/keys.js';
 
 const ms = z.number().int().nonnegative();
 const base = {

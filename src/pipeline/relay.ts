@@ -6,13 +6,13 @@
 // partition. A new owner, after a crash, first re-reads that consumer's pending entries
 // (ID 0), so the entries a dead relay read but never acknowledged go out first, in order.
 import type { Producer } from 'kafkajs';
-import type { KeySpace } from '../inventory/keys.js';
-import { ACKS_ALL } from '../kafka/client.js';
-import type { Logger } from '../log.js';
-import { relayLag, relayed } from '../metrics.js';
-import { crashPoint } from '../ops/crash.js';
-import type { RedisClient } from '../redis/client.js';
-import type { Leadership } from '../redis/locks.js';
+import type { KeySpace } from '../shared/keys.js';
+import { ACKS_ALL } from '../clients/kafka.js';
+import type { Logger } from '../shared/log.js';
+import { relayLag, relayed } from '../shared/metrics.js';
+import { crashPoint } from '../shared/crash.js';
+import type { RedisClient } from '../clients/redis.js';
+import type { Leadership } from '../clients/locks.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export const RELAY_GROUP = 'relay';
@@ -70,6 +70,11 @@ export class Relay {
     await lease.resign();
   }
 
+  /**
+   * Creates the consumer group once per process, and again whenever Redis answers NOGROUP:
+   * a Redis that lost its data (restart without persistence, failover) lost the group too.
+   * Recreated at 0, so entries already in a recreated stream are relayed as well.
+   */
   private async ensureGroup(stream: string, partition: number): Promise<void> {
     if (this.groupsReady.has(partition)) return;
     try {
@@ -82,6 +87,16 @@ export class Relay {
 
   /** Relays one batch of a partition: pending entries first, then new ones. */
   async pump(partition: number, lease?: Leadership): Promise<number> {
+    try {
+      return await this.pumpOnce(partition, lease);
+    } catch (err) {
+      if (!String(err).includes('NOGROUP')) throw err;
+      this.groupsReady.delete(partition);
+      return this.pumpOnce(partition, lease);
+    }
+  }
+
+  private async pumpOnce(partition: number, lease?: Leadership): Promise<number> {
     const stream = this.keys.events(partition);
     await this.ensureGroup(stream, partition);
     const consumer = `p${partition}`;
@@ -118,8 +133,7 @@ export class Relay {
     });
     crashPoint('relay.after-publish');
     const ids = entries.map(([id]) => id);
-    await this.redis.xack(stream, RELAY_GROUP, ...ids);
-    await this.redis.xdel(stream, ...ids);
+    await this.redis.fsAck(stream, RELAY_GROUP, ...ids);
     relayed.inc({ partition: String(partition) }, ids.length);
     const oldest = Number(ids[0]!.split('-')[0]);
     relayLag.set({ partition: String(partition) }, Math.max(0, Date.now() - oldest) / 1000);

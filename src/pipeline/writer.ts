@@ -4,12 +4,24 @@
 // change into one UPDATE per SKU, write orders in bulk, then commit; only after the commit
 // is the Kafka offset committed. A crash in between re-delivers events the sequence check
 // then skips.
+// No single event can stop a partition: when PostgreSQL refuses a chunk for a reason of
+// the data (db-failures.ts), the chunk is split in halves until the refused events are
+// alone; each is parked (pipeline_anomalies: offset, partition, SQLSTATE and message, a
+// storable payload), its SKU's sequence moves past it, an ANOMALY incident is opened in
+// the same transaction, and the rest is applied. Transient failures are never parked:
+// the chunk is retried with backoff.
+// Each applied event carries Redis's stock after it: when PostgreSQL's differs, a DRIFT
+// incident opens at once, under load too (the reconciler only judges equal sequences).
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Consumer, KafkaMessage } from 'kafkajs';
-import type { Db } from '../db/client.js';
-import type { Logger } from '../log.js';
-import { writerBatch, writerDuration, writerEvents } from '../metrics.js';
-import { crashPoint } from '../ops/crash.js';
-import { isOrderEvent, parseEvent, type StockEvent } from './events.js';
+import { IncidentStore } from '../alerts/incidents.js';
+import type { Db, Prisma } from '../clients/db.js';
+import type { Logger } from '../shared/log.js';
+import { writerBatch, writerDuration, writerEvents } from '../shared/metrics.js';
+import { crashPoint } from '../shared/crash.js';
+import { describeFailure, isPermanent, storableText } from './db-failures.js';
+import { parseEvent } from './events.js';
+import { asInt, parseMessages, planBatch, type Anomaly, type Plan, type SkuRow } from './plan.js';
 
 export interface WriterOptions {
   topic: string;
@@ -17,15 +29,7 @@ export interface WriterOptions {
   concurrency: number;
 }
 
-export type AnomalyKind = 'UNREADABLE' | 'GAP' | 'CONFLICT' | 'UNKNOWN_SKU';
-
-interface Anomaly {
-  kind: AnomalyKind;
-  skuId: string | null;
-  offset: string;
-  reason: string;
-  payload: string;
-}
+export type { Anomaly, AnomalyKind } from './plan.js';
 
 export interface ApplyResult {
   applied: number;
@@ -33,259 +37,202 @@ export interface ApplyResult {
   anomalies: Anomaly[];
 }
 
-interface OrderRow {
-  id: string;
-  skuId: string;
-  userId: string;
-  quantity: number;
-  status: string;
-  idempotencyKey: string;
-  createdAt: string;
-  expiresAt: string;
-  updatedAt: string;
-  seq: number;
-  payload: string;
-}
-
-const isoOf = (ms: number) => new Date(ms).toISOString();
-
 /** Applies one ordered chunk of a partition's messages in one transaction. */
 export async function applyMessages(
   db: Db,
+  incidents: IncidentStore,
   topic: string,
   partition: number,
   messages: KafkaMessage[],
 ): Promise<ApplyResult> {
-  const anomalies: Anomaly[] = [];
-  const bySku = new Map<string, { event: StockEvent; offset: string; raw: string }[]>();
-  for (const m of messages) {
-    const raw = m.value?.toString() ?? '';
-    const parsed = parseEvent(m.value);
-    if (!parsed.ok) {
-      anomalies.push({
-        kind: 'UNREADABLE',
-        skuId: null,
-        offset: m.offset,
-        reason: parsed.reason,
-        payload: raw.slice(0, 10000),
-      });
-      continue;
-    }
-    const list = bySku.get(parsed.event.sku) ?? [];
-    list.push({ event: parsed.event, offset: m.offset, raw });
-    bySku.set(parsed.event.sku, list);
-  }
-
-  let applied = 0;
-  let duplicates = 0;
+  const parsed = parseMessages(messages);
   const end = writerDuration.startTimer();
-  await db.$transaction(
+  const plan = await db.$transaction(
     async (tx) => {
-      const ids = [...bySku.keys()].sort();
+      const ids = [...parsed.bySku.keys()].sort();
       const rows = ids.length
-        ? await tx.$queryRaw<
-            {
-              id: string;
-              available: number;
-              total_supplied: number;
-              last_sequence: number;
-              paused: boolean;
-            }[]
-          >`
+        ? await tx.$queryRaw<SkuRow[]>`
             SELECT id, available, total_supplied, last_sequence, paused FROM skus WHERE id = ANY(${ids}::text[]) ORDER BY id FOR UPDATE`
         : [];
-      const current = new Map(rows.map((r) => [r.id, r]));
-
-      const skuUpdates: {
-        id: string;
-        available: number;
-        supplied: number;
-        last: number;
-        paused: boolean;
-      }[] = [];
-      const inserts = new Map<string, OrderRow>();
-      const updates = new Map<string, { status: string; seq: number; at: string }>();
-      const audit: {
-        skuId: string;
-        seq: number;
-        type: string;
-        delta: number;
-        stockAfter: number;
-        orderId: string | null;
-        payload: string;
-        at: string;
-      }[] = [];
-
-      for (const [skuId, list] of bySku) {
-        const row = current.get(skuId);
-        if (!row) {
-          for (const { offset, raw } of list)
-            anomalies.push({
-              kind: 'UNKNOWN_SKU',
-              skuId,
-              offset,
-              reason: 'no such SKU in PostgreSQL',
-              payload: raw,
-            });
-          continue;
-        }
-        list.sort((a, b) => a.event.seq - b.event.seq);
-        let { available, total_supplied: supplied, last_sequence: last, paused } = row;
-        const lastBefore = last;
-        for (const { event: e, offset, raw } of list) {
-          if (e.seq <= last) {
-            duplicates += 1;
-            continue;
-          }
-          if (e.seq > last + 1) {
-            anomalies.push({
-              kind: 'GAP',
-              skuId,
-              offset,
-              reason: `expected sequence ${last + 1}, got ${e.seq}`,
-              payload: raw,
-            });
-          }
-          if (
-            available + e.delta < 0 ||
-            available + e.delta > supplied + (e.type === 'sku.restocked' ? e.quantity : 0)
-          ) {
-            // Never silently dropped: parked with its payload, raised as a conflict; the
-            // sequence still advances so the partition keeps moving, and reconciliation
-            // then sees the stock differ at equal sequences (DRIFT).
-            anomalies.push({
-              kind: 'CONFLICT',
-              skuId,
-              offset,
-              reason: `applying delta ${e.delta} to available ${available} (supplied ${supplied}) is impossible`,
-              payload: raw,
-            });
-          } else {
-            available += e.delta;
-            if (e.type === 'sku.restocked') supplied += e.quantity;
-          }
-          if (e.type === 'sku.paused') paused = true;
-          if (e.type === 'sku.resumed') paused = false;
-          last = e.seq;
-          applied += 1;
-          audit.push({
-            skuId,
-            seq: e.seq,
-            type: e.type,
-            delta: e.delta,
-            stockAfter: e.stockAfter,
-            orderId: isOrderEvent(e) ? e.orderId : null,
-            payload: raw,
-            at: isoOf(e.at),
-          });
-          if (isOrderEvent(e)) {
-            if (e.type === 'order.reserved') {
-              inserts.set(e.orderId, {
-                id: e.orderId,
-                skuId,
-                userId: e.userId,
-                quantity: e.quantity,
-                status: 'reserved',
-                idempotencyKey: e.idempotencyKey,
-                createdAt: isoOf(e.createdAt),
-                expiresAt: isoOf(e.expiresAt),
-                updatedAt: isoOf(e.at),
-                seq: e.seq,
-                payload: raw,
-              });
-            } else {
-              const fresh = inserts.get(e.orderId);
-              if (fresh)
-                Object.assign(fresh, { status: e.status, updatedAt: isoOf(e.at), seq: e.seq });
-              else updates.set(e.orderId, { status: e.status, seq: e.seq, at: isoOf(e.at) });
-            }
-          }
-        }
-        if (last !== lastBefore) skuUpdates.push({ id: skuId, available, supplied, last, paused });
-      }
-
-      if (skuUpdates.length) {
-        await tx.$executeRaw`
-          UPDATE skus s SET available = u.available, total_supplied = u.supplied, last_sequence = u.last,
-                            paused = u.paused, updated_at = now()
-          FROM unnest(${skuUpdates.map((u) => u.id)}::text[], ${skuUpdates.map((u) => u.available)}::int[],
-                      ${skuUpdates.map((u) => u.supplied)}::int[], ${skuUpdates.map((u) => u.last)}::int[],
-                      ${skuUpdates.map((u) => u.paused)}::bool[]) AS u(id, available, supplied, last, paused)
-          WHERE s.id = u.id`;
-      }
-      if (inserts.size) {
-        const o = [...inserts.values()];
-        const inserted = await tx.$queryRaw<{ id: string }[]>`
-          INSERT INTO orders (id, sku_id, user_id, quantity, status, idempotency_key, created_at, expires_at, updated_at, last_sequence)
-          SELECT u.id, u.sku_id, u.user_id, u.quantity, u.status::order_status, u.idem, u.created_at, u.expires_at, u.updated_at, u.seq
-          FROM unnest(${o.map((x) => x.id)}::uuid[], ${o.map((x) => x.skuId)}::text[], ${o.map((x) => x.userId)}::text[],
-                      ${o.map((x) => x.quantity)}::int[], ${o.map((x) => x.status)}::text[], ${o.map((x) => x.idempotencyKey)}::text[],
-                      ${o.map((x) => x.createdAt)}::timestamptz[], ${o.map((x) => x.expiresAt)}::timestamptz[],
-                      ${o.map((x) => x.updatedAt)}::timestamptz[], ${o.map((x) => x.seq)}::int[])
-               AS u(id, sku_id, user_id, quantity, status, idem, created_at, expires_at, updated_at, seq)
-          ON CONFLICT DO NOTHING
-          RETURNING id::text`;
-        if (inserted.length < o.length) {
-          // Already there (a re-delivery whose SKU sequence was not yet advanced cannot
-          // happen, so this is a reused Idempotency-Key of an older order): raise it.
-          const got = new Set(inserted.map((r) => r.id));
-          const existing = await tx.order.findMany({
-            where: { id: { in: o.filter((x) => !got.has(x.id)).map((x) => x.id) } },
-            select: { id: true },
-          });
-          const known = new Set(existing.map((r) => r.id));
-          for (const x of o) {
-            if (!got.has(x.id) && !known.has(x.id)) {
-              anomalies.push({
-                kind: 'CONFLICT',
-                skuId: x.skuId,
-                offset: '',
-                reason: `order ${x.id} collides with another order of user ${x.userId} and key ${x.idempotencyKey}`,
-                payload: x.payload,
-              });
-            }
-          }
-        }
-      }
-      if (updates.size) {
-        const ids2 = [...updates.keys()];
-        const u = [...updates.values()];
-        await tx.$executeRaw`
-          UPDATE orders o SET status = u.status::order_status, updated_at = u.at, last_sequence = u.seq
-          FROM unnest(${ids2}::uuid[], ${u.map((x) => x.status)}::text[], ${u.map((x) => x.seq)}::int[], ${u.map((x) => x.at)}::timestamptz[])
-               AS u(id, status, seq, at)
-          WHERE o.id = u.id AND o.last_sequence < u.seq`;
-      }
-      if (audit.length) {
-        await tx.$executeRaw`
-          INSERT INTO stock_events (sku_id, sequence, type, delta, stock_after, order_id, payload, occurred_at, applied_at)
-          SELECT *, clock_timestamp() FROM unnest(${audit.map((a) => a.skuId)}::text[], ${audit.map((a) => a.seq)}::int[], ${audit.map((a) => a.type)}::text[],
-                               ${audit.map((a) => a.delta)}::int[], ${audit.map((a) => a.stockAfter)}::int[], ${audit.map((a) => a.orderId)}::uuid[],
-                               ${audit.map((a) => a.payload)}::jsonb[], ${audit.map((a) => a.at)}::timestamptz[])
-          ON CONFLICT DO NOTHING`;
-      }
-      if (anomalies.length) {
-        await tx.pipelineAnomaly.createMany({
-          data: anomalies.map((a) => ({
-            kind: a.kind,
-            skuId: a.skuId,
-            topic,
-            partition,
-            offset: a.offset,
-            reason: a.reason,
-            payload: a.payload,
-          })),
-        });
-      }
+      const plan = planBatch(parsed, new Map(rows.map((r) => [r.id, r])), { topic, partition });
+      await persist(tx, incidents, plan, { topic, partition });
+      return plan;
     },
     { timeout: 60_000, maxWait: 30_000 },
   );
   end();
   writerBatch.observe(messages.length);
-  writerEvents.inc({ result: 'applied' }, applied);
-  writerEvents.inc({ result: 'duplicate' }, duplicates);
-  for (const a of anomalies) writerEvents.inc({ result: a.kind.toLowerCase() });
-  return { applied, duplicates, anomalies };
+  writerEvents.inc({ result: 'applied' }, plan.applied);
+  writerEvents.inc({ result: 'duplicate' }, plan.duplicates);
+  for (const a of plan.anomalies) writerEvents.inc({ result: a.kind.toLowerCase() });
+  return { applied: plan.applied, duplicates: plan.duplicates, anomalies: plan.anomalies };
+}
+
+/** Writes a plan: the imperative shell around planBatch. */
+async function persist(
+  tx: Prisma.TransactionClient,
+  incidents: IncidentStore,
+  plan: Plan,
+  where: { topic: string; partition: number },
+): Promise<void> {
+  const { skuUpdates, inserts: o, updates: u, audit, anomalies } = plan;
+  if (skuUpdates.length) {
+    await tx.$executeRaw`
+      UPDATE skus s SET available = u.available, total_supplied = u.supplied, last_sequence = u.last,
+                        paused = u.paused, updated_at = now()
+      FROM unnest(${skuUpdates.map((u) => u.id)}::text[], ${skuUpdates.map((u) => u.available)}::int[],
+                  ${skuUpdates.map((u) => u.supplied)}::int[], ${skuUpdates.map((u) => u.last)}::int[],
+                  ${skuUpdates.map((u) => u.paused)}::bool[]) AS u(id, available, supplied, last, paused)
+      WHERE s.id = u.id`;
+  }
+  if (o.length) {
+    await tx.$executeRaw`
+      INSERT INTO orders (id, sku_id, user_id, quantity, status, idempotency_key, created_at, expires_at, updated_at, last_sequence)
+      SELECT u.id, u.sku_id, u.user_id, u.quantity, u.status::order_status, u.idem, u.created_at, u.expires_at, u.updated_at, u.seq
+      FROM unnest(${o.map((x) => x.id)}::uuid[], ${o.map((x) => x.skuId)}::text[], ${o.map((x) => x.userId)}::text[],
+                  ${o.map((x) => x.quantity)}::int[], ${o.map((x) => x.status)}::text[], ${o.map((x) => x.idempotencyKey)}::text[],
+                  ${o.map((x) => x.createdAt)}::timestamptz[], ${o.map((x) => x.expiresAt)}::timestamptz[],
+                  ${o.map((x) => x.updatedAt)}::timestamptz[], ${o.map((x) => x.seq)}::int[])
+           AS u(id, sku_id, user_id, quantity, status, idem, created_at, expires_at, updated_at, seq)
+      ON CONFLICT (id) DO NOTHING`;
+  }
+  if (u.length) {
+    await tx.$executeRaw`
+      UPDATE orders o SET status = u.status::order_status, updated_at = u.at, last_sequence = u.seq
+      FROM unnest(${u.map((x) => x.id)}::uuid[], ${u.map((x) => x.status)}::text[], ${u.map((x) => x.seq)}::int[], ${u.map((x) => x.at)}::timestamptz[])
+           AS u(id, status, seq, at)
+      WHERE o.id = u.id AND o.last_sequence < u.seq`;
+  }
+  if (audit.length) {
+    await tx.$executeRaw`
+      INSERT INTO stock_events (sku_id, sequence, type, delta, stock_after, order_id, payload, occurred_at, applied_at)
+      SELECT *, clock_timestamp() FROM unnest(${audit.map((a) => a.skuId)}::text[], ${audit.map((a) => a.seq)}::int[], ${audit.map((a) => a.type)}::text[],
+                           ${audit.map((a) => a.delta)}::int[], ${audit.map((a) => a.stockAfter)}::int[], ${audit.map((a) => a.orderId)}::uuid[],
+                           ${audit.map((a) => a.payload)}::jsonb[], ${audit.map((a) => a.at)}::timestamptz[])
+      ON CONFLICT DO NOTHING`;
+  }
+  if (anomalies.length) {
+    await tx.pipelineAnomaly.createMany({
+      data: anomalies.map((a) => ({
+        kind: a.kind,
+        skuId: a.skuId,
+        topic: where.topic,
+        partition: where.partition,
+        offset: a.offset,
+        reason: storableText(a.reason),
+        payload: storableText(a.payload),
+      })),
+    });
+  }
+  for (const d of plan.drifts) await incidents.openWithin(tx, d);
+}
+
+/**
+ * Applies an ordered chunk; when PostgreSQL refuses it for a permanent reason, applies
+ * each half in turn, down to the single events it refuses, which are parked. Transient
+ * failures are thrown to the caller, which retries the whole chunk (what was applied is
+ * then skipped as duplicates, parked events too).
+ */
+export async function applyOrPark(
+  db: Db,
+  incidents: IncidentStore,
+  topic: string,
+  partition: number,
+  messages: KafkaMessage[],
+): Promise<ApplyResult> {
+  try {
+    return await applyMessages(db, incidents, topic, partition, messages);
+  } catch (err) {
+    if (!isPermanent(err)) throw err;
+    if (messages.length === 1)
+      return parkMessage(db, incidents, topic, partition, messages[0]!, err);
+    const mid = messages.length >> 1;
+    const a = await applyOrPark(db, incidents, topic, partition, messages.slice(0, mid));
+    const b = await applyOrPark(db, incidents, topic, partition, messages.slice(mid));
+    return {
+      applied: a.applied + b.applied,
+      duplicates: a.duplicates + b.duplicates,
+      anomalies: [...a.anomalies, ...b.anomalies],
+    };
+  }
+}
+
+/**
+ * Parks one event PostgreSQL refused: the anomaly row, the SKU's sequence moved past it
+ * (so the next event is no GAP; its stock change is not applied, so the SKU shows DRIFT
+ * until repaired), and an ANOMALY incident with its webhook, in one transaction.
+ */
+async function parkMessage(
+  db: Db,
+  incidents: IncidentStore,
+  topic: string,
+  partition: number,
+  m: KafkaMessage,
+  failure: unknown,
+): Promise<ApplyResult> {
+  const raw = m.value?.toString() ?? '';
+  const parsed = parseEvent(m.value);
+  const event = parsed.ok ? parsed.event : undefined;
+  const anomaly: Anomaly = {
+    kind: 'PARKED',
+    skuId: event?.sku ?? null,
+    offset: m.offset,
+    reason: describeFailure(failure),
+    payload: storableText(raw),
+  };
+  const park = (a: Anomaly, alert: boolean) =>
+    db.$transaction(async (tx) => {
+      if (event) {
+        const rows = await tx.$queryRaw<
+          { available: number; last_sequence: number }[]
+        >`SELECT available, last_sequence FROM skus WHERE id = ${event.sku} FOR UPDATE`;
+        const row = rows[0];
+        if (row && event.seq > row.last_sequence)
+          await tx.$executeRaw`UPDATE skus SET last_sequence = ${event.seq}, updated_at = now() WHERE id = ${event.sku}`;
+        if (row && alert)
+          await incidents.openWithin(tx, {
+            skuId: event.sku,
+            kind: 'ANOMALY',
+            redisAvailable: asInt(event.stockAfter),
+            dbAvailable: row.available,
+            redisSequence: event.seq,
+            dbSequence: Math.max(event.seq, row.last_sequence),
+            detail: {
+              source: 'writer',
+              parked: event.type,
+              sequence: event.seq,
+              reason: a.reason,
+              topic,
+              partition,
+              offset: m.offset,
+              redisAvailable: event.stockAfter,
+              redisSupplied: event.suppliedAfter,
+            },
+          });
+      }
+      await tx.pipelineAnomaly.create({
+        data: {
+          kind: a.kind,
+          skuId: a.skuId,
+          topic,
+          partition,
+          offset: a.offset,
+          reason: a.reason,
+          payload: a.payload,
+        },
+      });
+    });
+  try {
+    await park(anomaly, true);
+  } catch (err) {
+    if (!isPermanent(err)) throw err;
+    // Even the record of it is refused: keep what surely fits, so the partition moves.
+    anomaly.reason = `${anomaly.reason}; parking it failed too: ${describeFailure(err)}`;
+    anomaly.payload = '';
+    await park(anomaly, false);
+  }
+  writerEvents.inc({ result: 'parked' });
+  return { applied: 0, duplicates: 0, anomalies: [anomaly] };
 }
 
 export class DbWriter {
@@ -296,6 +243,8 @@ export class DbWriter {
     private readonly consumer: Consumer,
     private readonly opts: WriterOptions,
     private readonly log: Logger,
+    /** Where parked events and drift are alerted; without webhooks when not given. */
+    private readonly incidents = new IncidentStore(db, () => []),
   ) {}
 
   async start(): Promise<void> {
@@ -310,7 +259,29 @@ export class DbWriter {
         for (let i = 0; i < batch.messages.length; i += this.opts.maxBatch) {
           if (!isRunning() || isStale()) return;
           const chunk = batch.messages.slice(i, i + this.opts.maxBatch);
-          const result = await applyMessages(this.db, batch.topic, batch.partition, chunk);
+          let result: ApplyResult | undefined;
+          for (let attempt = 0; !result; attempt++) {
+            try {
+              result = await applyOrPark(
+                this.db,
+                this.incidents,
+                batch.topic,
+                batch.partition,
+                chunk,
+              );
+            } catch (err) {
+              // Transient (PostgreSQL down, connection lost, serialization, deadlock):
+              // never parked; the same chunk again, with backoff, while this member
+              // still owns the partition.
+              this.log.warn(
+                { err, partition: batch.partition, attempt },
+                'applying a chunk failed; retrying',
+              );
+              await sleep(Math.min(5_000, 100 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random()));
+              if (!isRunning() || isStale()) return;
+              await heartbeat().catch(() => undefined);
+            }
+          }
           crashPoint('writer.after-commit');
           const last = chunk[chunk.length - 1]!.offset;
           resolveOffset(last);
