@@ -1,31 +1,32 @@
 // Wires the engine's parts from one config: the clients, the inventory and each role.
 // `npm start` runs every role in one process; each role can also run alone.
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
 import type { Admin } from 'kafkajs';
-import type { Config } from './config/index.js';
-import { closeDb, createDb, type Db } from './db/client.js';
+import type { Config } from './shared/config.js';
+import { closeDb, createDb, type Db } from './clients/db.js';
 import { Authenticator } from './http/auth.js';
 import { createApp, createHttpServer } from './http/app.js';
 import { ReadinessProbe } from './http/health.js';
 import { purchaseHandler } from './http/purchase.js';
 import { buildRoutes, type RouteSpec } from './http/routes.js';
 import { Inventory } from './inventory/inventory.js';
-import { KeySpace } from './inventory/keys.js';
+import { KeySpace } from './shared/keys.js';
 import { Sweeper } from './inventory/sweeper.js';
-import { createConsumer, createKafka, createProducer } from './kafka/client.js';
-import { armCrashPoints } from './ops/crash.js';
-import { setPipelineSource } from './metrics.js';
+import { createConsumer, createKafka, createProducer } from './clients/kafka.js';
+import { armCrashPoints } from './shared/crash.js';
+import { setPipelineSource } from './shared/metrics.js';
 import { Relay } from './pipeline/relay.js';
 import { WebhookDispatcher } from './alerts/dispatcher.js';
 import { IncidentStore } from './alerts/incidents.js';
 import { Reconciler } from './reconcile/reconciler.js';
-import { reconcileRoutes } from './reconcile/routes.js';
+import { reconcileRoutes } from './http/admin-routes.js';
 import { DbWriter } from './pipeline/writer.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, type Logger } from './shared/log.js';
 import { PipelineGauge } from './pipeline/drain.js';
-import { closeRedis, createRedis, type RedisClient } from './redis/client.js';
-import { createRedlock, Leadership, withLock } from './redis/locks.js';
+import { closeRedis, createRedis, type RedisClient } from './clients/redis.js';
+import { createRedlock, Leadership, withLock } from './clients/locks.js';
+import { DurabilityWatch } from './clients/redis-durability.js';
 
 export const ROLES = ['api', 'sweeper', 'relay', 'writer', 'reconciler'] as const;
 export type Role = (typeof ROLES)[number];
@@ -46,6 +47,8 @@ export class Engine {
   readonly inventory: Inventory;
   readonly redlock;
   readonly incidents: IncidentStore;
+  /** What Redis's persistence promises, checked against REDIS_DURABILITY at start. */
+  readonly durability: DurabilityWatch;
   private server: Server | undefined;
   /** The REST routes of the running API (also the source of /openapi.json). */
   routes: RouteSpec[] = [];
@@ -76,16 +79,21 @@ export class Engine {
     this.redlock = createRedlock(this.redis);
     // Readiness asks once and answers: its own quiet client that does not retry.
     const probeAdmin = createKafka(cfg, `${role}-ready`, { retry: { retries: 0 } }).admin();
-    this.readiness = new ReadinessProbe(this.redis, this.db, probeAdmin);
+    this.readiness = new ReadinessProbe(this.redis, this.db, probeAdmin, 2000, this.log);
     this.incidents = new IncidentStore(this.db, () => cfg.ALERT_WEBHOOK_URLS);
+    this.durability = new DurabilityWatch(
+      this.redis,
+      { required: cfg.REDIS_DURABILITY, production: cfg.NODE_ENV === 'production' },
+      this.log,
+    );
     this.inventory = new Inventory(this.redis, this.db, this.keys, {
       idempotencyTtlSeconds: cfg.IDEMPOTENCY_TTL_SECONDS,
       orderRetentionSeconds: cfg.ORDER_RETENTION_SECONDS,
       soldOutCacheMs: cfg.SOLD_OUT_CACHE_MS,
       defaultReservationTtlSeconds: cfg.DEFAULT_RESERVATION_TTL_SECONDS,
-      canRebuild: async (partition) => {
+      waitForPipeline: async (partition) => {
         await this.adminReady();
-        return this.gauge.drained(partition);
+        return this.gauge.settled(partition, 15_000);
       },
       withLock: (resource, fn) => withLock(this.redlock, resource, cfg.LEADER_LEASE_MS, fn),
     });
@@ -94,7 +102,11 @@ export class Engine {
   private adminConnection: Promise<void> | undefined;
   /** The shared Kafka admin client, connected on first use. */
   private adminReady(): Promise<void> {
-    this.adminConnection ??= this.kafkaAdmin.connect();
+    // A failed connect is forgotten, so the next caller tries again once Kafka is back.
+    this.adminConnection ??= this.kafkaAdmin.connect().catch((err: unknown) => {
+      this.adminConnection = undefined;
+      throw err;
+    });
     return this.adminConnection;
   }
 
@@ -106,14 +118,15 @@ export class Engine {
       log: this.log,
       bodyLimitBytes: this.cfg.PURCHASE_BODY_LIMIT_BYTES,
     });
+    // The on-demand pass's reconciler: its lease is released on stop like the periodic one's.
+    const adminReconciler = this.createReconciler();
+    this.closers.push(() => adminReconciler.stop());
     const routes = buildRoutes({
       inventory: this.inventory,
-      auth,
       purchase,
       adminBodyLimitBytes: this.cfg.ADMIN_BODY_LIMIT_BYTES,
       extra: reconcileRoutes({
-        auth,
-        reconciler: this.createReconciler(),
+        reconciler: adminReconciler,
         incidents: this.incidents,
         inventory: this.inventory,
         repairEnabled: this.cfg.REPAIR_ENABLED,
@@ -121,14 +134,17 @@ export class Engine {
       }),
     });
     this.routes = routes;
-    setPipelineSource({
-      streamLengths: () => this.gauge.streamLengths(),
-      kafkaLag: async () => {
-        await this.adminReady();
-        return this.gauge.kafkaLag();
+    setPipelineSource(
+      {
+        streamLengths: () => this.gauge.streamLengths(),
+        kafkaLag: async () => {
+          await this.adminReady();
+          return this.gauge.kafkaLag();
+        },
       },
-    });
-    const app = createApp({ routes, readiness: this.readiness, log: this.log, version });
+      { kafkaLagRefreshMs: this.cfg.METRICS_KAFKA_LAG_REFRESH_MS },
+    );
+    const app = createApp({ routes, auth, readiness: this.readiness, log: this.log, version });
     const server = createHttpServer(app, this.cfg.PURCHASE_FAST_PATH ? purchase : undefined);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -138,15 +154,26 @@ export class Engine {
     this.closers.push(
       () =>
         new Promise<void>((resolve) => {
+          // Keep-alive clients would hold the server open: every answer from now on
+          // closes its connection.
+          server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+            if (!res.headersSent) res.setHeader('Connection', 'close');
+          });
           server.close(() => resolve());
           server.closeIdleConnections();
+          // Requests still running past the shutdown budget are cut off, not waited for.
+          setTimeout(() => server.closeAllConnections(), this.cfg.SHUTDOWN_TIMEOUT_MS).unref();
         }),
     );
     return server;
   }
 
   startSweeper(): Sweeper {
-    const leadership = new Leadership(this.redlock, 'fs:leader:sweeper', this.cfg.LEADER_LEASE_MS);
+    const leadership = new Leadership(
+      this.redlock,
+      this.keys.leader('sweeper'),
+      this.cfg.LEADER_LEASE_MS,
+    );
     this.sweeper = new Sweeper(
       this.redis,
       this.inventory,
@@ -166,16 +193,11 @@ export class Engine {
       this.redis,
       createProducer(kafka),
       this.keys,
-      (p) =>
-        new Leadership(
-          this.redlock,
-          `fs:{p${String(p).padStart(2, '0')}}:lock:relay`,
-          this.cfg.LEADER_LEASE_MS,
-        ),
+      (p) => new Leadership(this.redlock, this.keys.lock(p, 'relay'), this.cfg.LEADER_LEASE_MS),
       {
         topic: this.cfg.KAFKA_TOPIC,
         batchSize: this.cfg.RELAY_BATCH_SIZE,
-        idleMs: this.cfg.RELAY_BLOCK_MS,
+        idleMs: this.cfg.RELAY_IDLE_MS,
       },
       this.log.child({ component: 'relay' }),
     );
@@ -204,6 +226,7 @@ export class Engine {
         concurrency: this.cfg.WRITER_CONCURRENCY,
       },
       this.log.child({ component: 'writer' }),
+      this.incidents,
     );
     await writer.start();
     this.closers.push(() => writer.stop());
@@ -216,7 +239,7 @@ export class Engine {
       this.db,
       this.keys,
       this.incidents,
-      new Leadership(this.redlock, 'fs:leader:reconciler', this.cfg.LEADER_LEASE_MS),
+      new Leadership(this.redlock, this.keys.leader('reconciler'), this.cfg.LEADER_LEASE_MS),
       { intervalMs: this.cfg.RECONCILE_INTERVAL_MS, lagAlertAfterMs: this.cfg.LAG_ALERT_AFTER_MS },
       this.log.child({ component: 'reconciler' }),
     );
@@ -246,6 +269,8 @@ export class Engine {
   }
 
   async start(roles: readonly Role[]): Promise<void> {
+    // Every role states the promise; in production a weaker one than configured stops here.
+    await this.durability.start();
     // Consumers of work first, producers of work last; shutdown runs in reverse order.
     if (roles.includes('writer')) await this.startWriter();
     if (roles.includes('relay')) await this.startRelay();
@@ -261,13 +286,35 @@ export class Engine {
 
   /** Stops taking work, lets each role finish what it holds, then closes the clients. */
   async stop(): Promise<void> {
-    for (const close of this.closers.reverse())
-      await close().catch((err: unknown) => this.log.error({ err }, 'shutdown step failed'));
+    // All steps together get SHUTDOWN_TIMEOUT_MS whatever is down: a step that waits on a
+    // dead service past its share is left behind, and the next one runs.
+    const deadline = Date.now() + this.cfg.SHUTDOWN_TIMEOUT_MS;
+    const step = async (name: string, fn: () => Promise<unknown>) => {
+      let timer: NodeJS.Timeout | undefined;
+      const overran = await Promise.race([
+        fn().then(
+          () => false,
+          (err: unknown) => {
+            this.log.error({ err, step: name }, 'shutdown step failed');
+            return false;
+          },
+        ),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(true), Math.max(deadline - Date.now(), 100));
+        }),
+      ]);
+      clearTimeout(timer);
+      if (overran) this.log.warn({ step: name }, 'shutdown step overran its time; moving on');
+    };
+    const closers = this.closers.reverse();
     this.closers = [];
-    await this.inventory.close();
-    await this.readiness.close();
-    await this.kafkaAdmin.disconnect().catch(() => undefined);
-    await closeRedis(this.redis);
-    await closeDb(this.db);
+    for (const [i, close] of closers.entries())
+      await step(`role ${i + 1}/${closers.length}`, close);
+    this.durability.stop();
+    await step('inventory', () => this.inventory.close());
+    await step('readiness', () => this.readiness.close());
+    await step('kafka admin', () => this.kafkaAdmin.disconnect());
+    await step('redis', () => closeRedis(this.redis));
+    await step('postgres', () => closeDb(this.db));
   }
 }

@@ -1,5 +1,5 @@
 // Entry point: `node dist/src/main.js [role ...]`; no role means every role.
-import { ConfigError, loadConfig } from './config/index.js';
+import { ConfigError, loadConfig } from './shared/config.js';
 import { Engine, ROLES, type Role } from './engine.js';
 
 const args = process.argv.slice(2);
@@ -24,7 +24,8 @@ const shutdown = async (signal: string) => {
   if (stopping) return;
   stopping = true;
   engine.log.info({ signal }, 'shutting down');
-  const force = setTimeout(() => process.exit(1), 30_000);
+  // Engine.stop bounds every step; this is the last resort if something still hangs.
+  const force = setTimeout(() => process.exit(1), cfg.SHUTDOWN_TIMEOUT_MS + 2000);
   force.unref();
   await engine.stop();
   process.exit(0);

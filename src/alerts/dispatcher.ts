@@ -3,10 +3,10 @@
 // and full jitter until WEBHOOK_MAX_AGE_MS, with the same webhook-id every time. A 410
 // disables that endpoint. Rows are claimed with FOR UPDATE SKIP LOCKED, so several
 // dispatchers can run, and a restart loses nothing.
-import type { Db } from '../db/client.js';
-import type { Logger } from '../log.js';
-import { webhookDeliveries } from '../metrics.js';
-import { PeriodicTask } from '../ops/periodic.js';
+import type { Db } from '../clients/db.js';
+import type { Logger } from '../shared/log.js';
+import { webhookDeliveries } from '../shared/metrics.js';
+import { PeriodicTask } from '../shared/periodic.js';
 import { signedHeaders } from './signing.js';
 
 export interface DispatcherOptions {

@@ -2,11 +2,14 @@
 // numbers on both sides and when it resolved. Opening or resolving one enqueues its
 // webhook deliveries in the same transaction (an outbox), so no alert is lost between
 // the decision and the send. Writes carry the reconciler's fencing token.
+// The DB writer opens two kinds itself, in the transaction that applies the events:
+//   ANOMALY  an event PostgreSQL refused was parked (pipeline_anomalies has it)
+//   DRIFT    PostgreSQL's stock after an event differs from the event's stockAfter
 import { randomUUID } from 'node:crypto';
-import type { Db } from '../db/client.js';
-import { Prisma } from '../db/client.js';
+import type { Db } from '../clients/db.js';
+import { Prisma } from '../clients/db.js';
 
-export const INCIDENT_KINDS = ['DRIFT', 'LAG', 'REDIS_BEHIND', 'CONSERVATION'] as const;
+export const INCIDENT_KINDS = ['DRIFT', 'LAG', 'REDIS_BEHIND', 'CONSERVATION', 'ANOMALY'] as const;
 export type IncidentKind = (typeof INCIDENT_KINDS)[number];
 
 export interface Observation {
@@ -41,6 +44,17 @@ export interface IncidentView {
 
 type Tx = Prisma.TransactionClient;
 
+export interface OpenIncident {
+  skuId: string;
+  kind: IncidentKind;
+  /** PostgreSQL's sequence when the incident was last seen. */
+  dbSequence: number | null;
+}
+
+/** jsonb refuses the NUL character (\u0000): keep it visible but storable. */
+const storableJson = (v: unknown) =>
+  JSON.stringify(v, (_k, x: unknown) => (typeof x === 'string' ? x.replace(/\0/g, '\\u0000') : x));
+
 export class IncidentStore {
   constructor(
     private readonly db: Db,
@@ -57,6 +71,17 @@ export class IncidentStore {
       }
       return fn(tx);
     });
+  }
+
+  /**
+   * The fencing token of a new reconciler term. Drawn from a PostgreSQL sequence, beside the
+   * fence it is checked against, so it never goes backwards when Redis loses its data.
+   */
+  async nextFenceToken(): Promise<bigint> {
+    const rows = await this.db.$queryRaw<
+      { token: bigint }[]
+    >`SELECT nextval('reconciler_fence_token_seq') AS token`;
+    return BigInt(rows[0]!.token);
   }
 
   /** Opens the incident, or refreshes the open one; returns true when it was opened now. */
@@ -88,10 +113,15 @@ export class IncidentStore {
     });
   }
 
+  /** Opens (or refreshes) inside the caller's transaction: the DB writer's alerts. */
+  openWithin(tx: Tx, o: Observation): Promise<boolean> {
+    return this.openIn(tx, o);
+  }
+
   private async openIn(tx: Tx, o: Observation): Promise<boolean> {
     const rows = await tx.$queryRaw<{ id: bigint; inserted: boolean }[]>`
       INSERT INTO alert_incidents (sku_id, kind, status, redis_available, db_available, redis_sequence, db_sequence, detail)
-      VALUES (${o.skuId}, ${o.kind}, 'open', ${o.redisAvailable}, ${o.dbAvailable}, ${o.redisSequence}, ${o.dbSequence}, ${JSON.stringify(o.detail)}::jsonb)
+      VALUES (${o.skuId}, ${o.kind}, 'open', ${o.redisAvailable}, ${o.dbAvailable}, ${o.redisSequence}, ${o.dbSequence}, ${storableJson(o.detail)}::jsonb)
       ON CONFLICT (sku_id, kind) WHERE status = 'open' DO UPDATE SET
         last_seen_at = now(), redis_available = EXCLUDED.redis_available, db_available = EXCLUDED.db_available,
         redis_sequence = EXCLUDED.redis_sequence, db_sequence = EXCLUDED.db_sequence, detail = EXCLUDED.detail
@@ -109,12 +139,16 @@ export class IncidentStore {
     return rows.length > 0;
   }
 
-  async openIncidents(): Promise<{ skuId: string; kind: IncidentKind }[]> {
+  async openIncidents(skuIds?: string[]): Promise<OpenIncident[]> {
     const rows = await this.db.alertIncident.findMany({
-      where: { status: 'open' },
-      select: { skuId: true, kind: true },
+      where: { status: 'open', ...(skuIds ? { skuId: { in: skuIds } } : {}) },
+      select: { skuId: true, kind: true, dbSequence: true },
     });
-    return rows.map((r) => ({ skuId: r.skuId, kind: r.kind as IncidentKind }));
+    return rows.map((r) => ({
+      skuId: r.skuId,
+      kind: r.kind as IncidentKind,
+      dbSequence: r.dbSequence,
+    }));
   }
 
   async list(limit = 100): Promise<{ open: IncidentView[]; recent: IncidentView[] }> {

@@ -3,9 +3,10 @@
 import { createServer, type Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { AppError } from '../errors.js';
-import type { Logger } from '../log.js';
-import { httpErrors, registry } from '../metrics.js';
+import { AppError } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+import { httpErrors, registry } from '../shared/metrics.js';
+import type { Authenticator } from './auth.js';
 import type { ReadinessProbe } from './health.js';
 import { buildOpenApi } from './openapi.js';
 import { matchPurchase, type PurchaseHandler } from './purchase.js';
@@ -14,12 +15,13 @@ import { expressPath, notFound, type RouteSpec } from './routes.js';
 
 export interface AppDeps {
   routes: RouteSpec[];
+  auth: Authenticator;
   readiness: ReadinessProbe;
   log: Logger;
   version: string;
 }
 
-export function createApp({ routes, readiness, log, version }: AppDeps): express.Express {
+export function createApp({ routes, auth, readiness, log, version }: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -47,7 +49,11 @@ export function createApp({ routes, readiness, log, version }: AppDeps): express
   const spec = buildOpenApi(routes, version);
   app.get('/openapi.json', (_req, res) => sendJson(res, 200, spec));
 
-  for (const r of routes) app[r.method](expressPath(r.path), r.handler);
+  // Every route's credentials are checked here, from its table entry, before its handler.
+  for (const r of routes)
+    app[r.method](expressPath(r.path), async (req, res) =>
+      r.handler(req, res, await auth.authenticate(r.auth, req.headers.authorization)),
+    );
 
   // A known path with another method: 405 naming the allowed ones.
   const methodsByPath = new Map<string, string[]>();
@@ -70,7 +76,8 @@ export function createApp({ routes, readiness, log, version }: AppDeps): express
       : err;
     const sent = sendError(res, e, log, res.locals.requestId as string | undefined);
     httpErrors.inc({ code: sent.code });
-    if (sent.status >= 500)
+    // SERVICE_UNAVAILABLE is logged once per outage window by sendError.
+    if (sent.status >= 500 && sent.code !== 'SERVICE_UNAVAILABLE')
       log.warn({ requestId: res.locals.requestId, url: req.url, code: sent.code }, 'server error');
   });
   return app;

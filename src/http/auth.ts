@@ -2,10 +2,17 @@
 // bearer token compared in constant time).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { errors as joseErrors, jwtVerify } from 'jose';
-import { AppError } from '../errors.js';
-import { ID_PATTERN } from '../inventory/keys.js';
+import { AppError } from '../shared/errors.js';
+import { ID_PATTERN } from '../shared/keys.js';
 
 export type Principal = { kind: 'buyer'; userId: string } | { kind: 'admin' };
+
+/** Who may call a route: its table entry says so, and the app enforces it. */
+export type Auth = 'none' | 'buyer' | 'admin' | 'buyer-or-admin';
+
+/** The buyer a principal acts as; undefined for the admin, who acts for anyone. */
+export const buyerOf = (p: Principal | undefined): string | undefined =>
+  p?.kind === 'buyer' ? p.userId : undefined;
 
 function bearer(header: string | undefined): string {
   if (!header) throw new AppError('UNAUTHORIZED', 'The Authorization header is missing.');
@@ -73,6 +80,24 @@ export class Authenticator {
       this.looksLikeJwt(token) ? 'FORBIDDEN' : 'UNAUTHORIZED',
       this.looksLikeJwt(token) ? 'Admin credentials are required.' : undefined,
     );
+  }
+
+  /**
+   * Enforces what a route's table entry says (`RouteSpec.auth`): the one place a route's
+   * credentials are checked, so the OpenAPI document and the checks cannot drift apart.
+   */
+  async authenticate(required: Auth, header: string | undefined): Promise<Principal | undefined> {
+    switch (required) {
+      case 'none':
+        return undefined;
+      case 'buyer':
+        return { kind: 'buyer', userId: await this.buyer(header) };
+      case 'admin':
+        this.admin(header);
+        return { kind: 'admin' };
+      case 'buyer-or-admin':
+        return this.principal(header);
+    }
   }
 
   /** Buyers act as themselves; the admin token acts for anyone. */

@@ -1,13 +1,19 @@
 // Readiness: each backing service really answers (Redis PING, PostgreSQL SELECT 1,
 // Kafka cluster metadata), each with its own deadline so one hung service cannot hide
-// the others.
+// the others. The answer says only up or down per service (it is public); why a service
+// is down goes to the log, once per change.
 import type { Admin } from 'kafkajs';
-import type { Db } from '../db/client.js';
-import type { RedisClient } from '../redis/client.js';
+import type { Db } from '../clients/db.js';
+import type { Logger } from '../shared/log.js';
+import type { RedisClient } from '../clients/redis.js';
 
-export type CheckResult = { status: 'up' } | { status: 'down'; error: string };
+export interface CheckResult {
+  status: 'up' | 'down';
+}
+type Service = 'redis' | 'postgres' | 'kafka';
+type Checked = { status: 'up' } | { status: 'down'; error: string };
 
-async function check(fn: () => Promise<unknown>, timeoutMs: number): Promise<CheckResult> {
+async function check(fn: () => Promise<unknown>, timeoutMs: number): Promise<Checked> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
@@ -26,13 +32,26 @@ async function check(fn: () => Promise<unknown>, timeoutMs: number): Promise<Che
 
 export class ReadinessProbe {
   private adminConnected = false;
+  private readonly last = new Map<Service, string>();
 
   constructor(
     private readonly redis: RedisClient,
     private readonly db: Db,
     private readonly kafkaAdmin: Admin,
     private readonly timeoutMs = 2000,
+    private readonly log?: Logger,
   ) {}
+
+  /** The public verdict; the reason, when the verdict changes, goes to the log. */
+  private report(service: Service, c: Checked): CheckResult {
+    const state = c.status === 'up' ? 'up' : `down: ${c.error}`;
+    if (this.last.get(service) !== state) {
+      if (c.status === 'down') this.log?.warn({ service, err: c.error }, 'readiness: service down');
+      else if (this.last.has(service)) this.log?.info({ service }, 'readiness: service up again');
+      this.last.set(service, state);
+    }
+    return { status: c.status };
+  }
 
   async run(): Promise<{
     ready: boolean;
@@ -59,7 +78,11 @@ export class ReadinessProbe {
     ]);
     return {
       ready: [redis, postgres, kafka].every((c) => c.status === 'up'),
-      checks: { redis, postgres, kafka },
+      checks: {
+        redis: this.report('redis', redis),
+        postgres: this.report('postgres', postgres),
+        kafka: this.report('kafka', kafka),
+      },
     };
   }
 

@@ -1,6 +1,6 @@
 // The OpenAPI 3.1 document, built from the route table and the error list.
 import { z } from 'zod';
-import { ERROR_CODES, type ErrorCode } from '../errors.js';
+import { ERROR_CODES, type ErrorCode } from '../shared/errors.js';
 import { COMMON_ERRORS, type RouteSpec } from './routes.js';
 
 const orderSchema = {

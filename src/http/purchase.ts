@@ -2,10 +2,10 @@
 // dispatch it before express's router (see server.ts); express mounts the same handler.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Inventory } from '../inventory/inventory.js';
-import type { Logger } from '../log.js';
-import { httpErrors, purchaseLatency, purchases } from '../metrics.js';
-import { crashPoint } from '../ops/crash.js';
-import type { Authenticator } from './auth.js';
+import type { Logger } from '../shared/log.js';
+import { httpErrors, purchaseLatency, purchases } from '../shared/metrics.js';
+import { crashPoint } from '../shared/crash.js';
+import { buyerOf, type Auth, type Authenticator } from './auth.js';
 import { readJson } from './body.js';
 import { sendError, sendJson } from './respond.js';
 import { idempotencyKey, parse, purchaseBody, skuParam } from './validators.js';
@@ -17,10 +17,15 @@ export interface PurchaseDeps {
   bodyLimitBytes: number;
 }
 
+/** Who may buy: the purchase route's table entry and the fast path both use this. */
+export const PURCHASE_AUTH: Auth = 'buyer';
+
+/** `userId` when the app already checked the credentials; otherwise the handler does. */
 export type PurchaseHandler = (
   req: IncomingMessage,
   res: ServerResponse,
   rawSku: string | undefined,
+  userId?: string,
 ) => Promise<void>;
 
 const REPLAYED = { 'Idempotent-Replayed': 'true' };
@@ -31,10 +36,11 @@ export function purchaseHandler({
   log,
   bodyLimitBytes,
 }: PurchaseDeps): PurchaseHandler {
-  return async (req, res, rawSku) => {
+  return async (req, res, rawSku, checked) => {
     const end = purchaseLatency.startTimer();
     try {
-      const userId = await auth.buyer(req.headers.authorization);
+      const userId =
+        checked ?? buyerOf(await auth.authenticate(PURCHASE_AUTH, req.headers.authorization))!;
       const skuId = skuParam(rawSku);
       const key = idempotencyKey(req.headers['idempotency-key']);
       const { quantity } = parse(purchaseBody, await readJson(req, bodyLimitBytes));

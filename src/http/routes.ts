@@ -2,11 +2,11 @@
 // from the same entries, so the two cannot drift apart.
 import type { Request, Response } from 'express';
 import type { z } from 'zod';
-import { AppError, type ErrorCode } from '../errors.js';
+import { AppError, type ErrorCode } from '../shared/errors.js';
 import type { Inventory } from '../inventory/inventory.js';
-import type { Authenticator } from './auth.js';
+import { buyerOf, type Auth, type Principal } from './auth.js';
 import { readJson } from './body.js';
-import type { PurchaseHandler } from './purchase.js';
+import { PURCHASE_AUTH, type PurchaseHandler } from './purchase.js';
 import { sendJson } from './respond.js';
 import {
   createSkuBody,
@@ -17,7 +17,7 @@ import {
   skuParam,
 } from './validators.js';
 
-export type Auth = 'none' | 'buyer' | 'admin' | 'buyer-or-admin';
+export type { Auth };
 
 export interface RouteSpec {
   method: 'get' | 'post';
@@ -30,7 +30,8 @@ export interface RouteSpec {
   errors: ErrorCode[];
   body?: z.ZodType;
   headers?: { name: string; required: boolean; description: string }[];
-  handler: (req: Request, res: Response) => Promise<void> | void;
+  /** Runs once the app has checked `auth`; `principal` is who the credentials name. */
+  handler: (req: Request, res: Response, principal: Principal | undefined) => Promise<void> | void;
 }
 
 /** Answers any route may give, whatever it does. */
@@ -50,7 +51,6 @@ const BODY_ERRORS: ErrorCode[] = [
 
 export interface RouteDeps {
   inventory: Inventory;
-  auth: Authenticator;
   purchase: PurchaseHandler;
   adminBodyLimitBytes: number;
   /** Extra routes from other parts of the engine (reconciliation, alerts). */
@@ -59,22 +59,17 @@ export interface RouteDeps {
 
 export function buildRoutes({
   inventory,
-  auth,
   purchase,
   adminBodyLimitBytes,
   extra = [],
 }: RouteDeps): RouteSpec[] {
-  const asBuyerOrAdmin = async (req: Request) => {
-    const p = await auth.principal(req.headers.authorization);
-    return p.kind === 'buyer' ? p.userId : undefined;
-  };
   return [
     {
       method: 'post',
       path: '/v1/skus/{sku}/purchases',
       summary:
         'Buy units of a SKU. Retries with the same Idempotency-Key replay the original order.',
-      auth: 'buyer',
+      auth: PURCHASE_AUTH,
       success: 201,
       errors: [
         ...AUTH_ERRORS,
@@ -97,7 +92,8 @@ export function buildRoutes({
             '1-128 characters of A-Z a-z 0-9 _ . : -; unique per purchase attempt, reused on retry.',
         },
       ],
-      handler: (req, res) => purchase(req, res, req.params.sku as string | undefined),
+      handler: (req, res, principal) =>
+        purchase(req, res, req.params.sku as string | undefined, buyerOf(principal)),
     },
     {
       method: 'get',
@@ -117,9 +113,9 @@ export function buildRoutes({
       auth: 'buyer-or-admin',
       success: 200,
       errors: [...AUTH_ERRORS, 'VALIDATION_FAILED', 'ORDER_NOT_FOUND'],
-      handler: async (req, res) => {
-        const userId = await asBuyerOrAdmin(req);
-        sendJson(res, 200, await inventory.getOrder(userId, orderParam(req.params.id as string)));
+      handler: async (req, res, principal) => {
+        const id = orderParam(req.params.id as string);
+        sendJson(res, 200, await inventory.getOrder(buyerOf(principal), id));
       },
     },
     {
@@ -135,9 +131,9 @@ export function buildRoutes({
         'ORDER_NOT_CANCELLABLE',
         'SKU_UNAVAILABLE',
       ],
-      handler: async (req, res) => {
-        const userId = await auth.buyer(req.headers.authorization);
-        sendJson(res, 200, await inventory.cancel(userId, orderParam(req.params.id as string)));
+      handler: async (req, res, principal) => {
+        const id = orderParam(req.params.id as string);
+        sendJson(res, 200, await inventory.cancel(buyerOf(principal)!, id));
       },
     },
     {
@@ -154,9 +150,9 @@ export function buildRoutes({
         'ORDER_NOT_CONFIRMABLE',
         'SKU_UNAVAILABLE',
       ],
-      handler: async (req, res) => {
-        const userId = await asBuyerOrAdmin(req);
-        sendJson(res, 200, await inventory.confirm(userId, orderParam(req.params.id as string)));
+      handler: async (req, res, principal) => {
+        const id = orderParam(req.params.id as string);
+        sendJson(res, 200, await inventory.confirm(buyerOf(principal), id));
       },
     },
     {
@@ -168,7 +164,6 @@ export function buildRoutes({
       errors: [...AUTH_ERRORS, ...BODY_ERRORS, 'SKU_EXISTS'],
       body: createSkuBody,
       handler: async (req, res) => {
-        auth.admin(req.headers.authorization);
         const b = parse(createSkuBody, await readJson(req, adminBodyLimitBytes));
         const row = await inventory.createSku({
           ...b,
@@ -193,15 +188,36 @@ export function buildRoutes({
       summary: 'Add units to a SKU.',
       auth: 'admin',
       success: 200,
-      errors: [...AUTH_ERRORS, ...BODY_ERRORS, 'SKU_NOT_FOUND', 'SKU_UNAVAILABLE'],
+      errors: [
+        ...AUTH_ERRORS,
+        ...BODY_ERRORS,
+        'SKU_NOT_FOUND',
+        'SKU_UNAVAILABLE',
+        'SUPPLY_LIMIT_EXCEEDED',
+      ],
       body: restockBody,
       handler: async (req, res) => {
-        auth.admin(req.headers.authorization);
         const skuId = skuParam(req.params.sku as string);
         const b = parse(restockBody, await readJson(req, adminBodyLimitBytes));
         sendJson(res, 200, await inventory.restock(skuId, b.quantity, b.reason));
       },
     },
+    ...(['pause', 'resume'] as const).map((action): RouteSpec => ({
+      method: 'post',
+      path: `/v1/admin/skus/{sku}/${action}`,
+      summary:
+        action === 'pause'
+          ? "Pause a SKU's sales: purchases, cancels, confirmations, expiries and restocks wait (503) until it resumes."
+          : "Resume a paused SKU's sales.",
+      auth: 'admin',
+      success: 200,
+      errors: [...AUTH_ERRORS, 'VALIDATION_FAILED', 'SKU_NOT_FOUND', 'SKU_UNAVAILABLE'],
+      handler: async (req, res) => {
+        const skuId = skuParam(req.params.sku as string);
+        const changed = await inventory.setPaused(skuId, action === 'pause');
+        sendJson(res, 200, { sku: skuId, paused: action === 'pause', changed });
+      },
+    })),
     ...extra,
   ];
 }

@@ -1,11 +1,25 @@
 // Request schemas (zod). Limits here are the API's; the SKU's own per-user limit is
 // enforced by the purchase script.
 import { z } from 'zod';
-import { AppError } from '../errors.js';
-import { ID_PATTERN, IDEMPOTENCY_KEY_PATTERN, ORDER_ID_PATTERN } from '../inventory/keys.js';
+import { AppError } from '../shared/errors.js';
+import { ID_PATTERN, IDEMPOTENCY_KEY_PATTERN, ORDER_ID_PATTERN } from '../shared/keys.js';
 
 export const MAX_QUANTITY = 1000;
 export const MAX_STOCK = 10_000_000;
+/**
+ * Text an operator types: no control characters (PostgreSQL refuses NUL outright) and no
+ * lone surrogates (not valid UTF-8), so whatever the API accepts every store can hold.
+ */
+const text = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .refine(
+      (s) => !/[\p{Cc}\p{Cs}]/u.test(s),
+      'control characters and lone surrogates are not allowed',
+    );
 
 export const purchaseBody = z.strictObject({
   quantity: z.number().int().min(1).max(MAX_QUANTITY),
@@ -14,7 +28,7 @@ export const purchaseBody = z.strictObject({
 export const createSkuBody = z
   .strictObject({
     sku: z.string().regex(ID_PATTERN, 'letters, digits, _ or -, 1-64 characters'),
-    name: z.string().trim().min(1).max(200),
+    name: text(200),
     stock: z.number().int().min(0).max(MAX_STOCK),
     perUserLimit: z.number().int().min(1).max(MAX_QUANTITY),
     startsAt: z.iso.datetime({ offset: true }).optional(),
@@ -28,7 +42,7 @@ export const createSkuBody = z
 
 export const restockBody = z.strictObject({
   quantity: z.number().int().min(1).max(MAX_STOCK),
-  reason: z.string().trim().min(1).max(200),
+  reason: text(200),
 });
 
 export function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {

@@ -1,8 +1,8 @@
 // Redis vs PostgreSQL for one or many SKUs: stock, supply and sequence on both sides, and
 // PostgreSQL's own conservation (available + units held by live orders == supplied).
-import type { Db } from '../db/client.js';
-import type { KeySpace } from '../inventory/keys.js';
-import type { RedisClient } from '../redis/client.js';
+import type { Db } from '../clients/db.js';
+import type { KeySpace } from '../shared/keys.js';
+import type { RedisClient } from '../clients/redis.js';
 
 export interface SkuComparison {
   sku: string;

@@ -1,22 +1,35 @@
 // Reconciler: compares Redis with PostgreSQL per SKU and opens or resolves incidents.
-//   DRIFT         equal sequences, different stock
+//   DRIFT         equal sequences, different stock (available or supplied); the DB
+//                 writer also opens it at once when an event's stockAfter differs
 //   LAG           Redis ahead and PostgreSQL's sequence not moving for LAG_ALERT_AFTER_MS
 //   REDIS_BEHIND  PostgreSQL ahead of Redis, or the Redis state missing
 //   CONSERVATION  in PostgreSQL, available + units held by live orders != supplied
+//   ANOMALY       opened by the DB writer when it parks an event PostgreSQL refused;
+//                 resolved here once the SKU is clean at equal sequences (repaired)
 // Events in flight are lag, not drift: PostgreSQL is read before Redis, so Redis is never
 // seen behind what PostgreSQL had, and stock is only compared at equal sequences. A
 // condition must hold in two passes in a row before it opens an incident.
-// One leader at a time (redlock); each leadership term takes a fencing token, and every
-// incident write is refused by PostgreSQL once a later term has written.
-import type { Db } from '../db/client.js';
-import type { IncidentKind, IncidentStore, Observation } from '../alerts/incidents.js';
+// A pass resolves an open incident only when it could judge that kind for that SKU and
+// found it clean (settled()): not seeing a condition is not the same as seeing it gone.
+// A pass at unequal sequences cannot judge DRIFT, and an instance without history (the
+// API's on-demand pass) cannot judge LAG unless the lag is 0 or PostgreSQL has moved on.
+// One leader at a time (redlock); each leadership term takes a fencing token from a
+// PostgreSQL sequence, and every incident write is refused by PostgreSQL once a later
+// term has written.
+import type { Db } from '../clients/db.js';
+import type {
+  IncidentKind,
+  IncidentStore,
+  Observation,
+  OpenIncident,
+} from '../alerts/incidents.js';
 import { StaleLeaderError } from '../alerts/incidents.js';
-import type { KeySpace } from '../inventory/keys.js';
-import type { Logger } from '../log.js';
-import { reconcilePasses, openIncidents } from '../metrics.js';
-import type { RedisClient } from '../redis/client.js';
-import type { Leadership } from '../redis/locks.js';
-import { PeriodicTask } from '../ops/periodic.js';
+import type { KeySpace } from '../shared/keys.js';
+import type { Logger } from '../shared/log.js';
+import { reconcilePasses, openIncidents } from '../shared/metrics.js';
+import type { RedisClient } from '../clients/redis.js';
+import type { Leadership } from '../clients/locks.js';
+import { PeriodicTask } from '../shared/periodic.js';
 import { compareSkus, type SkuComparison } from './compare.js';
 
 export interface ReconcilerOptions {
@@ -33,7 +46,30 @@ export interface PassReport {
   led: boolean;
 }
 
-const FENCE_KEY = 'fs:reconciler:fence';
+/**
+ * Whether comparison `c` shows the open incident's condition gone. Incidents the DB writer
+ * opened (DRIFT, ANOMALY) carry the sequence of the event they saw; a comparison older
+ * than that cannot clear them.
+ */
+export function settled(i: OpenIncident, c: SkuComparison): boolean {
+  const caughtUp = i.dbSequence === null || c.db.sequence >= i.dbSequence;
+  switch (i.kind) {
+    case 'REDIS_BEHIND':
+      return c.redis !== null && c.lag !== null && c.lag >= 0;
+    case 'CONSERVATION':
+      return c.conservationGap === 0;
+    case 'LAG':
+      return (
+        c.lag !== null && (c.lag <= 0 || (i.dbSequence !== null && c.db.sequence > i.dbSequence))
+      );
+    case 'DRIFT':
+      return c.drift === 0 && c.redis?.supplied === c.db.supplied && caughtUp;
+    case 'ANOMALY':
+      // A parked event: resolved once both stores agree again at equal sequences (after a
+      // repair, or a hand fix of PostgreSQL); the parked row itself stays for the record.
+      return c.drift === 0 && c.conservationGap === 0 && caughtUp;
+  }
+}
 
 export class Reconciler {
   private readonly task = new PeriodicTask(
@@ -70,13 +106,13 @@ export class Reconciler {
     return this.leadership ? this.leadership.leads() : true;
   }
 
-  /** The fencing token of the current term, drawn once per term from a Redis counter. */
+  /** The fencing token of the current term, drawn once per term from PostgreSQL. */
   private async fenceToken(): Promise<bigint | undefined> {
     if (!this.leadership) return undefined;
     const term = this.leadership.fencingToken;
     if (!term) return undefined;
     if (this.fence?.term !== term)
-      this.fence = { term, token: BigInt(await this.redis.incr(FENCE_KEY)) };
+      this.fence = { term, token: await this.incidents.nextFenceToken() };
     return this.fence.token;
   }
 
@@ -84,7 +120,8 @@ export class Reconciler {
   classify(c: SkuComparison, now: number): IncidentKind[] {
     const kinds: IncidentKind[] = [];
     if (c.redis === null || (c.lag !== null && c.lag < 0)) kinds.push('REDIS_BEHIND');
-    if (c.drift !== null && c.drift !== 0) kinds.push('DRIFT');
+    if (c.drift !== null && (c.drift !== 0 || c.redis?.supplied !== c.db.supplied))
+      kinds.push('DRIFT');
     if (c.conservationGap !== 0) kinds.push('CONSERVATION');
     const progress = this.dbProgress.get(c.sku);
     if (!progress || progress.sequence !== c.db.sequence)
@@ -95,10 +132,10 @@ export class Reconciler {
   }
 
   /**
-   * One pass over every SKU. Every instance reports its findings; only the leader writes
-   * incidents (led: true).
+   * One pass over every SKU (or only `scope`). Every instance reports its findings; only
+   * the leader writes incidents (led: true).
    */
-  async pass(): Promise<PassReport> {
+  async pass(scope?: string[]): Promise<PassReport> {
     const report: PassReport = {
       at: new Date().toISOString(),
       skus: 0,
@@ -112,14 +149,19 @@ export class Reconciler {
     const now = Date.now();
     const current = new Set<string>();
     const observations = new Map<string, Observation>();
+    const compared = new Map<string, SkuComparison>();
     let cursor: string | undefined;
     for (;;) {
-      const page = await this.db.sku.findMany({
-        select: { id: true },
-        orderBy: { id: 'asc' },
-        take: 500,
-        ...(cursor ? { cursor: { id: cursor }, skip: 1 } : {}),
-      });
+      const page = scope
+        ? cursor === undefined
+          ? scope.map((id) => ({ id }))
+          : []
+        : await this.db.sku.findMany({
+            select: { id: true },
+            orderBy: { id: 'asc' },
+            take: 500,
+            ...(cursor ? { cursor: { id: cursor }, skip: 1 } : {}),
+          });
       if (page.length === 0) break;
       cursor = page[page.length - 1]!.id;
       for (const c of await compareSkus(
@@ -129,6 +171,7 @@ export class Reconciler {
         page.map((p) => p.id),
       )) {
         report.skus += 1;
+        compared.set(c.sku, c);
         for (const kind of this.classify(c, now)) {
           const key = `${c.sku}|${kind}`;
           current.add(key);
@@ -159,11 +202,18 @@ export class Reconciler {
     try {
       // Open what was seen on this pass and the one before; resolve what is no longer seen.
       const opens = [...observations].filter(([key]) => this.previous.has(key)).map(([, o]) => o);
-      const open = await this.incidents.openIncidents();
-      const resolves = open.filter((i) => !current.has(`${i.skuId}|${i.kind}`));
+      const open = await this.incidents.openIncidents(scope);
+      const gone = await this.vanished(
+        open.filter((i) => !compared.has(i.skuId)).map((i) => i.skuId),
+      );
+      const resolves = open.filter((i) => {
+        if (current.has(`${i.skuId}|${i.kind}`)) return false;
+        const c = compared.get(i.skuId);
+        return c ? settled(i, c) : gone.has(i.skuId);
+      });
       if (this.leadership && !this.leadership.leads(500)) throw new StaleLeaderError();
       const { opened, resolved } = await this.incidents.apply(opens, resolves, fence);
-      openIncidents.set(open.length + opened.length - resolved.length);
+      if (!scope) openIncidents.set(open.length + opened.length - resolved.length);
       for (const o of opened) {
         report.opened.push({ sku: o.skuId, kind: o.kind });
         this.log.warn(
@@ -184,6 +234,17 @@ export class Reconciler {
     this.previous = current;
     reconcilePasses.inc({ result: report.findings.length ? 'findings' : 'clean' });
     return report;
+  }
+
+  /** Of SKUs with open incidents that no pass compared, those PostgreSQL no longer has. */
+  private async vanished(skuIds: string[]): Promise<Set<string>> {
+    if (skuIds.length === 0) return new Set();
+    const there = await this.db.sku.findMany({
+      where: { id: { in: [...new Set(skuIds)] } },
+      select: { id: true },
+    });
+    const known = new Set(there.map((r) => r.id));
+    return new Set(skuIds.filter((id) => !known.has(id)));
   }
 
   /** Live comparison of one SKU (admin endpoint). */

@@ -1,17 +1,15 @@
 // Admin routes of reconciliation and alerts: the live comparison of a SKU, an on-demand
 // pass, the incidents, and repair (off unless REPAIR_ENABLED).
 import type { IncidentStore } from '../alerts/incidents.js';
-import { AppError } from '../errors.js';
-import type { Authenticator } from '../http/auth.js';
-import { readJson } from '../http/body.js';
-import { sendJson } from '../http/respond.js';
-import type { RouteSpec } from '../http/routes.js';
-import { skuParam } from '../http/validators.js';
+import { AppError } from '../shared/errors.js';
+import { readJson } from './body.js';
+import { sendJson } from './respond.js';
+import type { RouteSpec } from './routes.js';
+import { skuParam } from './validators.js';
 import type { Inventory } from '../inventory/inventory.js';
-import type { Reconciler } from './reconciler.js';
+import type { Reconciler } from '../reconcile/reconciler.js';
 
 export interface ReconcileRouteDeps {
-  auth: Authenticator;
   reconciler: Reconciler;
   incidents: IncidentStore;
   inventory: Inventory;
@@ -29,7 +27,6 @@ export function reconcileRoutes(d: ReconcileRouteDeps): RouteSpec[] {
       success: 200,
       errors: ['UNAUTHORIZED', 'FORBIDDEN', 'VALIDATION_FAILED', 'SKU_NOT_FOUND'],
       handler: async (req, res) => {
-        d.auth.admin(req.headers.authorization);
         const c = await d.reconciler.inspect(skuParam(req.params.sku as string));
         if (!c) throw new AppError('SKU_NOT_FOUND');
         sendJson(res, 200, c);
@@ -42,8 +39,7 @@ export function reconcileRoutes(d: ReconcileRouteDeps): RouteSpec[] {
       auth: 'admin',
       success: 200,
       errors: ['UNAUTHORIZED', 'FORBIDDEN'],
-      handler: async (req, res) => {
-        d.auth.admin(req.headers.authorization);
+      handler: async (_req, res) => {
         sendJson(res, 200, await d.reconciler.pass());
       },
     },
@@ -54,8 +50,7 @@ export function reconcileRoutes(d: ReconcileRouteDeps): RouteSpec[] {
       auth: 'admin',
       success: 200,
       errors: ['UNAUTHORIZED', 'FORBIDDEN'],
-      handler: async (req, res) => {
-        d.auth.admin(req.headers.authorization);
+      handler: async (_req, res) => {
         sendJson(res, 200, await d.incidents.list());
       },
     },
@@ -76,7 +71,6 @@ export function reconcileRoutes(d: ReconcileRouteDeps): RouteSpec[] {
         'REPAIR_FAILED',
       ],
       handler: async (req, res) => {
-        d.auth.admin(req.headers.authorization);
         const sku = skuParam(req.params.sku as string);
         if (!d.repairEnabled) throw new AppError('REPAIR_DISABLED');
         if (req.headers['content-length'] && req.headers['content-length'] !== '0')
