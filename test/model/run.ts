@@ -1,0 +1,167 @@
+// Runs the model-based test: a world of engine processes on a Redis of its own, random
+// command sequences (with faults) against it and the model side by side, and after each
+// sequence a check of both stores against the model. Every run prints its seed; fast-check
+// shrinks a failure to a minimal command list and prints it with the seed and path.
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
+import { Engine } from '../../src/engine.js';
+import { managesKafka, startKafkaBroker, stopKafkaBroker } from '../../tools/services/services.js';
+import { testConfig, waitForDrain } from '../helpers.js';
+import { killAll, supervise } from '../support/processes.js';
+import { ownRedis } from '../support/redis-server.js';
+import { commandArbitrary, Real, type World } from './driver.js';
+import { Model, SWEEP_SLACK_MS } from './model.js';
+
+export interface ModelRunOptions {
+  seed?: number;
+  path?: string;
+  runs: number;
+  maxCommands: number;
+  /** Stop starting new runs after this long (the soak's budget). */
+  timeLimitMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface ModelRunReport {
+  seed: number;
+  /** Runs executed, shrinking included. */
+  runs: number;
+  /** The run (1-based) that failed first, before any shrinking. */
+  firstFailedRun?: number;
+  commands: number;
+  faults: number;
+  failure?: string;
+}
+
+async function startWorld(): Promise<World> {
+  const redis = await ownRedis(['--save', '', '--appendonly', 'yes', '--appendfsync', 'always']);
+  const env = {
+    REDIS_URL: redis.url,
+    SOLD_OUT_CACHE_MS: '0',
+    SWEEP_INTERVAL_MS: '200',
+    REPAIR_ENABLED: 'true',
+  };
+  const reader = new Engine(testConfig(env), 'model');
+  const cfg = reader.cfg;
+  const world: World = {
+    apis: [
+      supervise('model-api-a', ['api'], () => env),
+      supervise('model-api-b', ['api'], () => env),
+    ],
+    relay: supervise('model-relay', ['relay'], () => env),
+    writer: supervise('model-writer', ['writer'], () => env),
+    sweeper: supervise('model-sweeper', ['sweeper'], () => env),
+    redis,
+    reader,
+    adminToken: cfg.ADMIN_TOKEN,
+    faults: 0,
+    commands: 0,
+    tag: randomBytes(4).toString('hex'),
+  };
+  if (managesKafka() && process.env.SOAK_KAFKA_NEMESIS !== '0')
+    world.kafka = {
+      stop: async () => {
+        await stopKafkaBroker('SIGKILL');
+      },
+      start: async () => {
+        await startKafkaBroker(cfg.KAFKA_BROKERS, () => undefined);
+      },
+    };
+  await Promise.all(world.apis.map((a) => a.proc.url));
+  return world;
+}
+
+async function stopWorld(w: World): Promise<void> {
+  await Promise.all(
+    [...w.apis, w.relay, w.writer, w.sweeper].map((p) => p.stop().catch(() => undefined)),
+  );
+  killAll();
+  await w.reader.stop();
+  await w.redis.close();
+}
+
+/** After a sequence: drain, then both stores must hold exactly what the model holds. */
+async function finalCheck(m: Model, r: Real): Promise<void> {
+  // Let every short reservation run out and be swept, so no answer depends on the clock.
+  const due = [...m.orders.values()]
+    .filter((o) => o.status === 'reserved' && o.expiresAt < Date.now() + 120_000)
+    .map((o) => o.expiresAt);
+  if (due.length) await sleep(Math.max(0, Math.max(...due) + SWEEP_SLACK_MS + 100 - Date.now()));
+  m.sweep(Date.now());
+  assert.deepEqual(m.check(), [], 'the model keeps its own invariants');
+  const skus = [...m.skus.keys()];
+  if (skus.length === 0) return;
+  const engine = r.world.reader;
+  const compared = await waitForDrain(engine, skus, 90_000);
+  for (const c of compared) {
+    const s = m.skus.get(c.sku)!;
+    const want = { available: s.available, supplied: s.supplied, sequence: s.seq };
+    assert.deepEqual(c.redis, want, `${c.sku}: Redis holds what the model holds`);
+    assert.deepEqual(
+      { available: c.db.available, supplied: c.db.supplied, sequence: c.db.sequence },
+      want,
+      `${c.sku}: PostgreSQL holds what the model holds`,
+    );
+    assert.equal(c.conservationGap, 0, `${c.sku}: conservation in PostgreSQL`);
+  }
+  const rows = await engine.db.order.findMany({ where: { skuId: { in: skus } } });
+  assert.deepEqual(
+    new Map(rows.map((o) => [o.id, `${o.skuId} ${o.userId} ${o.quantity} ${o.status}`])),
+    new Map(
+      [...m.orders.values()].map((o) => [o.id, `${o.sku} ${o.user} ${o.quantity} ${o.status}`]),
+    ),
+    'PostgreSQL holds every order the model holds, row by row, and no other',
+  );
+  const anomalies = await engine.db.pipelineAnomaly.findMany({ where: { skuId: { in: skus } } });
+  assert.deepEqual(anomalies, [], 'no anomaly');
+}
+
+export async function runModel(opts: ModelRunOptions): Promise<ModelRunReport> {
+  const log = opts.log ?? (() => undefined);
+  const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const world = await startWorld();
+  const report: ModelRunReport = { seed, runs: 0, commands: 0, faults: 0 };
+  log(`model: seed ${seed}, up to ${opts.runs} runs of up to ${opts.maxCommands} commands`);
+  try {
+    const result = await fc.check(
+      fc.asyncProperty(
+        fc.commands(commandArbitrary({ kafka: world.kafka !== undefined }), {
+          maxCommands: opts.maxCommands,
+          size: 'max',
+        }),
+        async (cmds) => {
+          // Names unique to this process: PostgreSQL keeps every earlier run's SKUs.
+          const real = new Real(world, `m${world.tag}r${report.runs}`);
+          report.runs += 1;
+          const model = new Model();
+          const before = world.faults;
+          await fc.asyncModelRun(() => ({ model, real }), cmds);
+          report.commands += [...cmds].length;
+          await finalCheck(model, real);
+          report.faults += world.faults - before;
+        },
+      ),
+      {
+        seed,
+        numRuns: opts.runs,
+        ...(opts.path ? { path: opts.path } : {}),
+        ...(opts.timeLimitMs
+          ? { interruptAfterTimeLimit: opts.timeLimitMs, markInterruptAsFailure: false }
+          : {}),
+      },
+    );
+    if (result.failed) {
+      report.firstFailedRun = result.numRuns;
+      const err = result.errorInstance;
+      report.failure = [
+        fc.defaultReportMessage(result) ?? 'failed',
+        err instanceof Error ? (err.stack ?? err.message) : String(err),
+      ].join('\n');
+    }
+  } finally {
+    await stopWorld(world);
+  }
+  return report;
+}
