@@ -2,7 +2,7 @@
 // transaction (a conditional UPDATE of the SKU row, then an INSERT of the order), behind a
 // bare node:http server. Tables are the bench's own (bench_pg_*), made by bench/scenarios.ts.
 import pg from 'pg';
-import { loadConfig } from '../src/config/index.js';
+import { loadConfig } from '../src/shared/config.js';
 import { servePurchases } from './lib.js';
 
 const pool = new pg.Pool({ connectionString: loadConfig().DATABASE_URL, max: 50 });

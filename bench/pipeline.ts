@@ -4,8 +4,8 @@
 // (clock_timestamp() at insert), under a steady purchase load through the API.
 import { randomBytes } from 'node:crypto';
 import type { Engine } from '../src/engine.js';
-import { ACKS_ALL, createConsumer, createKafka, createProducer } from '../src/kafka/client.js';
-import { ensureTopic } from '../src/ops/services.js';
+import { ACKS_ALL, createConsumer, createKafka, createProducer } from '../src/clients/kafka.js';
+import { ensureTopic } from '../tools/services/services.js';
 import { DbWriter } from '../src/pipeline/writer.js';
 import { fmt, load, startServer, tokens, type Server } from './lib.js';
 

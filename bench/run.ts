@@ -1,7 +1,9 @@
-// `npm run bench [-- purchase]`: runs benchmark scenarios and writes the results under
-// bench/results/ as JSON and Markdown.
+// `npm run bench [-- purchase|scenarios|pipeline|memory|durability]`: runs benchmark scenarios and
+// writes the results under bench/results/ as JSON and Markdown.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fmt } from './lib.js';
+import { durabilityBench, durabilityTable } from './durability.js';
+import { memoryBench } from './memory.js';
 import { lagBench, writerBench } from './pipeline.js';
 import { purchaseBench, purchaseTable } from './purchase.js';
 import { scenarioChart, scenarios, scenarioTable } from './scenarios.js';
@@ -73,6 +75,32 @@ try {
       `| lag purchase -> PostgreSQL p50 / p99 / max (ms) | ${fmt(lag.lagP50Ms)} / ${fmt(lag.lagP99Ms)} / ${fmt(lag.lagMaxMs)} |`,
       '',
     );
+  }
+  // Not in the default run: three redis-servers and six engine processes take over a minute.
+  if (all || which.has('memory')) {
+    process.stderr.write('memory: Redis bytes per accepted order and per refused attempt\n');
+    const m = await memoryBench({ orders: 20000, refused: 20000 });
+    json.memory = m;
+    report.push(
+      '## Redis memory',
+      '',
+      '| measure | bytes |',
+      '| --- | --- |',
+      `| per accepted order, once relayed (${fmt(m.orders)} orders) | ${fmt(m.bytesPerOrder)} |`,
+      `| per refused attempt (${fmt(m.refusedAttempts)} attempts on a sold-out SKU) | ${fmt(m.bytesPerRefusedAttempt)} |`,
+      '',
+    );
+  }
+  if (which.has('durability')) {
+    process.stderr.write('durability: Redis AOF always vs everysec vs no persistence\n');
+    const results = await durabilityBench(engine, {
+      durationS: Number(process.env.BENCH_DURABILITY_S ?? 5),
+      connections,
+      rounds: Number(process.env.BENCH_DURABILITY_ROUNDS ?? 2),
+    });
+    json.durability = results;
+    report.push('## Durability (REDIS_DURABILITY)', '', durabilityTable(results), '');
+    if (results.some((r) => !r.converged)) process.exitCode = 1;
   }
 } finally {
   await engine.stop();

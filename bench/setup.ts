@@ -1,9 +1,9 @@
 // Shared set-up of benchmarks and the demo: services up, database migrated, an in-process
 // engine (not serving HTTP) for admin work and for reading both stores.
-import { loadConfig, type Config } from '../src/config/index.js';
-import { migrate } from '../src/db/migrate.js';
+import { loadConfig, type Config } from '../src/shared/config.js';
+import { migrate } from '../tools/db/migrate.js';
 import { Engine } from '../src/engine.js';
-import { servicesUp } from '../src/ops/services.js';
+import { servicesUp } from '../tools/services/services.js';
 
 export async function prepare(
   log: (line: string) => void = () => undefined,

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { KeySpace } from '../../src/inventory/keys.js';
+import { KeySpace } from '../../src/shared/keys.js';
 import { startApi, startEngine, uid, type RunningApi } from '../helpers.js';
 import { convergenceScenario } from '../invariants/convergence-scenario.js';
 import { raceScenario } from '../invariants/race-scenario.js';

@@ -4,101 +4,38 @@
 // answering, and the Kafka broker stopped for 10 s. After recovery: no accepted order
 // lost, none applied twice, stock equal in both stores.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { Engine } from '../../src/engine.js';
-import { managesKafka, startKafkaBroker, stopKafkaBroker } from '../../src/ops/services.js';
-import { redisOrders, startEngine, testConfig, token, uid, waitForDrain } from '../helpers.js';
-
-interface Proc {
-  name: string;
-  child: ChildProcess;
-  url: Promise<string>;
-  exited: Promise<NodeJS.Signals | number | null>;
-}
-
-const children = new Set<ChildProcess>();
-mkdirSync('.services/test-logs', { recursive: true });
-
-/** Starts `node dist/src/main.js <roles>` detached from our stdio, its log in a file. */
-function spawnRoles(name: string, roles: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, ['dist/src/main.js', ...roles], {
-    env: { ...process.env, LOG_LEVEL: 'info', PORT: '0', SWEEP_INTERVAL_MS: '200', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  const log = createWriteStream(`.services/test-logs/${name}.log`, { flags: 'a' });
-  child.stderr!.pipe(log);
-  const lines = createInterface({ input: child.stdout! });
-  const url = new Promise<string>((resolve) => {
-    lines.on('line', (line) => {
-      log.write(line + '\n');
-      const m = /"listening":"(http:\/\/[^"]+)"/.exec(line);
-      if (m?.[1]) resolve(m[1]);
-    });
-  });
-  const exited = new Promise<NodeJS.Signals | number | null>((resolve) =>
-    child.once('exit', (code, signal) => {
-      children.delete(child);
-      resolve(signal ?? code);
-    }),
-  );
-  return { name, child, url, exited };
-}
-
-function killAll(): void {
-  for (const c of children) c.kill('SIGKILL');
-  children.clear();
-}
-
-process.on('exit', killAll);
+import { managesKafka, startKafkaBroker, stopKafkaBroker } from '../../tools/services/services.js';
+import {
+  assertPipelineExact,
+  startEngine,
+  testConfig,
+  token,
+  uid,
+  waitForDrain,
+} from '../helpers.js';
+import { killAll, supervise } from '../support/processes.js';
 
 /**
  * Keeps one process of a role alive: restarts it when it dies. The first `crashes`
  * incarnations carry the crash point; later ones run clean.
  */
-function supervise(
+function superviseWithCrash(
   name: string,
   roles: string[],
   crash: { point: string; crashes: number } | undefined,
 ) {
-  let stopped = false;
-  let deaths = 0;
-  let current: Proc;
-  const launch = (): Proc => {
-    const armed = crash && deaths < crash.crashes;
-    const p = spawnRoles(
-      `${name}-${deaths}`,
-      roles,
-      armed
-        ? { CRASH_POINT: crash.point, CRASH_AFTER: String(2 + Math.floor(Math.random() * 4)) }
-        : {},
-    );
-    current = p;
-    void p.exited.then((how) => {
-      if (stopped) return;
-      if (how === 'SIGKILL') deaths += 1;
-      current = launch();
-    });
-    return p;
-  };
-  launch();
-  return {
-    get deaths() {
-      return deaths;
-    },
-    get proc() {
-      return current;
-    },
-    async stop() {
-      stopped = true;
-      current.child.kill('SIGTERM');
-      await current.exited;
-    },
-  };
+  return supervise(name, roles, (deaths): Record<string, string> =>
+    crash && deaths < crash.crashes
+      ? {
+          SWEEP_INTERVAL_MS: '200',
+          CRASH_POINT: crash.point,
+          CRASH_AFTER: String(2 + Math.floor(Math.random() * 4)),
+        }
+      : { SWEEP_INTERVAL_MS: '200' },
+  );
 }
 
 interface Outcome {
@@ -191,27 +128,7 @@ async function verify(engine: Engine, skus: string[], outcome: Outcome) {
     assert.ok(dbIds.has(id), `accepted order ${id} reached PostgreSQL`);
     assert.equal(dbOrders.find((x) => x.id === id)!.status, o.status, `order ${id} status`);
   }
-  for (const sku of skus) {
-    const inRedis = await redisOrders(engine, sku);
-    assert.deepEqual(
-      new Set(dbOrders.filter((o) => o.skuId === sku).map((o) => o.id)),
-      new Set(inRedis.keys()),
-      `${sku}: same orders in both stores`,
-    );
-  }
-  const events = await engine.db.stockEvent.groupBy({
-    by: ['skuId'],
-    where: { skuId: { in: skus } },
-    _count: true,
-    _max: { sequence: true },
-  });
-  for (const e of events)
-    assert.equal(e._count, e._max.sequence, `${e.skuId}: every event applied once`);
-  assert.equal(
-    await engine.db.pipelineAnomaly.count({ where: { skuId: { in: skus } } }),
-    0,
-    'no gap or conflict',
-  );
+  await assertPipelineExact(engine, skus, dbOrders);
 }
 
 describe('crash drills (kill -9 and restart, mid-load)', { timeout: 600_000 }, () => {
@@ -230,17 +147,17 @@ describe('crash drills (kill -9 and restart, mid-load)', { timeout: 600_000 }, (
     for (const sku of skus)
       await reader.engine.inventory.createSku({ sku, name: sku, stock: 5000, perUserLimit: 1000 });
     const crashes = 3;
-    const api = supervise(
+    const api = superviseWithCrash(
       'api',
       ['api', 'sweeper'],
       target === 'api' ? { point, crashes } : undefined,
     );
-    const relay = supervise(
+    const relay = superviseWithCrash(
       'relay',
       ['relay'],
       target === 'relay' ? { point, crashes } : undefined,
     );
-    const writer = supervise(
+    const writer = superviseWithCrash(
       'writer',
       ['writer'],
       target === 'writer' ? { point, crashes } : undefined,
@@ -279,9 +196,9 @@ describe('crash drills (kill -9 and restart, mid-load)', { timeout: 600_000 }, (
     const skus = Array.from({ length: 6 }, () => uid('crash-kafka'));
     for (const sku of skus)
       await reader.engine.inventory.createSku({ sku, name: sku, stock: 400, perUserLimit: 10 });
-    const api = supervise('api', ['api', 'sweeper'], undefined);
-    const relay = supervise('relay', ['relay'], undefined);
-    const writer = supervise('writer', ['writer'], undefined);
+    const api = superviseWithCrash('api', ['api', 'sweeper'], undefined);
+    const relay = superviseWithCrash('relay', ['relay'], undefined);
+    const writer = superviseWithCrash('writer', ['writer'], undefined);
     try {
       const load = runLoad(() => api.proc.url, skus, 1500);
       await sleep(1500);

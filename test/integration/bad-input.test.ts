@@ -329,9 +329,12 @@ describe('bad input', () => {
           : c.body;
 
       const k = api.engine.keys.forSku(sku);
-      const tag = k.sku.slice(0, k.sku.indexOf('}') + 1);
+      // Every key a case could touch, and only those: the SKU's, its partition's index and
+      // stream, the user's order and claims (a partition-wide SCAN made the suite's time
+      // depend on whatever else the Redis held).
       const claims = api.engine.keys.idempotencyClaim(user, 'x').replace(/:x$/, ':*');
-      const before = await snapshot(api.engine.redis, [`${tag}:*`, claims]);
+      const touchable = [k.sku, k.users, k.expiries, k.events, k.order(orderId), claims];
+      const before = await snapshot(api.engine.redis, touchable);
       const rowsBefore = await api.engine.db.sku.count();
 
       const res = await fetch(`${api.url}${(c.path ?? purchase)(sku)}`, {
@@ -347,7 +350,7 @@ describe('bad input', () => {
       assert.equal(typeof json.error.message, 'string');
       assert.equal(json.error.retryable, false);
 
-      const after = await snapshot(api.engine.redis, [`${tag}:*`, claims]);
+      const after = await snapshot(api.engine.redis, touchable);
       if (c.status === 409 && c.code === 'LIMIT_EXCEEDED') {
         // A business refusal keeps the key's claim (binding the key to this body; deleting
         // it could race a same-key retry into a second order). The SKU's keys are untouched.

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { ERROR_CODES } from '../../src/errors.js';
+import { ERROR_CODES } from '../../src/shared/errors.js';
 import { COMMON_ERRORS } from '../../src/http/routes.js';
 import { startApi, type RunningApi } from '../helpers.js';
 
@@ -21,21 +21,38 @@ describe('OpenAPI document and error list', () => {
   });
   after(() => api.stop());
 
-  it('documents every route the server has, and the server has every documented route', async () => {
+  it('documents the REST contract of design.md, and serves every route it documents', async () => {
+    // Written out by hand from the contract: the document is generated from the route
+    // table, so only an independent list can catch a route that went missing or moved.
+    const contract = [
+      'POST /v1/skus/{sku}/purchases',
+      'GET /v1/skus/{sku}',
+      'GET /v1/orders/{id}',
+      'POST /v1/orders/{id}/cancel',
+      'POST /v1/orders/{id}/confirm',
+      'POST /v1/admin/skus',
+      'POST /v1/admin/skus/{sku}/restock',
+      'POST /v1/admin/skus/{sku}/pause',
+      'POST /v1/admin/skus/{sku}/resume',
+      'POST /v1/admin/skus/{sku}/repair',
+      'GET /v1/admin/skus/{sku}/reconciliation',
+      'POST /v1/admin/reconcile',
+      'GET /v1/admin/alerts',
+    ];
     const documented = Object.entries(spec.paths).flatMap(([path, ops]) =>
       Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`),
     );
-    const routed = api.engine.routes.map((r) => `${r.method.toUpperCase()} ${r.path}`);
-    assert.deepEqual(documented.sort(), routed.sort());
-    for (const r of api.engine.routes) {
-      const path = r.path
+    assert.deepEqual(documented.sort(), contract.sort());
+    for (const entry of contract) {
+      const [method, template] = entry.split(' ') as [string, string];
+      const path = template
         .replace('{sku}', 'spec-check')
         .replace('{id}', '0190a000-0000-7000-8000-000000000000');
-      const res = await fetch(`${api.url}${path}`, { method: r.method.toUpperCase() });
+      const res = await fetch(`${api.url}${path}`, { method });
       const body = (await res.json()) as { error?: { code: string } };
       assert.ok(
         !['NOT_FOUND', 'METHOD_NOT_ALLOWED'].includes(body.error?.code ?? ''),
-        `${r.method} ${r.path} is served`,
+        `${entry} is served`,
       );
     }
   });

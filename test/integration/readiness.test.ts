@@ -1,7 +1,7 @@
 // /readyz really checks Redis, PostgreSQL and Kafka, and names the one that is down.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { managesKafka, startKafkaBroker, stopKafkaBroker } from '../../src/ops/services.js';
+import { managesKafka, startKafkaBroker, stopKafkaBroker } from '../../tools/services/services.js';
 import { startApi, testConfig, type RunningApi } from '../helpers.js';
 
 describe('health and readiness', () => {

@@ -9,9 +9,9 @@ import {
   verifyWebhook,
   WebhookVerificationError,
 } from '../../src/alerts/signing.js';
-import { reconcilePasses } from '../../src/metrics.js';
+import { reconcilePasses } from '../../src/shared/metrics.js';
 import { Reconciler } from '../../src/reconcile/reconciler.js';
-import { createRedlock, Leadership } from '../../src/redis/locks.js';
+import { createRedlock, Leadership } from '../../src/clients/locks.js';
 import {
   buy,
   createSku,

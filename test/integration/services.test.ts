@@ -1,9 +1,9 @@
 // The project's own service management and clients against the real services.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { createKafka, createConsumer, createProducer, ACKS_ALL } from '../../src/kafka/client.js';
-import { createRedis, closeRedis } from '../../src/redis/client.js';
-import { servicesUp, ensureTopic } from '../../src/ops/services.js';
+import { createKafka, createConsumer, createProducer, ACKS_ALL } from '../../src/clients/kafka.js';
+import { createRedis, closeRedis } from '../../src/clients/redis.js';
+import { servicesUp, ensureTopic } from '../../tools/services/services.js';
 import { testConfig, uid } from '../helpers.js';
 
 describe('services and clients', () => {
@@ -65,10 +65,10 @@ describe('services and clients', () => {
       const keys = [`fs:{p00}:sku:${sku}`, `fs:{p00}:events:${sku}`];
       await redis.hset(keys[0]!, 'available', 5, 'supplied', 5, 'seq', 0);
       try {
-        const before = await redis.fsRestock(keys[0]!, keys[1]!, sku, 1, 'test');
+        const before = await redis.fsRestock(keys[0]!, keys[1]!, sku, 1, 'test', 1000);
         assert.equal(before[0], 1);
         await redis.script('FLUSH');
-        const afterFlush = await redis.fsRestock(keys[0]!, keys[1]!, sku, 1, 'test');
+        const afterFlush = await redis.fsRestock(keys[0]!, keys[1]!, sku, 1, 'test', 1000);
         assert.deepEqual(afterFlush, [1, 7, 7, 2]);
       } finally {
         await redis.del(...keys);

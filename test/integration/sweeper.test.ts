@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { Sweeper } from '../../src/inventory/sweeper.js';
-import { createRedlock, Leadership } from '../../src/redis/locks.js';
+import { createRedlock, Leadership } from '../../src/clients/locks.js';
 import { buy, createSku, redisState, startApi, token, uid, type RunningApi } from '../helpers.js';
 
 describe('expiry sweeper', () => {

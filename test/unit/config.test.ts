@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig } from '../../src/config/index.js';
+import { ConfigError, loadConfig } from '../../src/shared/config.js';
 
 function problems(env: Record<string, string>): { variable: string; message: string }[] {
   try {
@@ -14,7 +14,7 @@ function problems(env: Record<string, string>): { variable: string; message: str
 
 describe('configuration', () => {
   it('has working defaults and is frozen', () => {
-    const cfg = loadConfig({});
+    const cfg = loadConfig({ NODE_ENV: 'development' });
     assert.equal(cfg.PORT, 3000);
     assert.equal(cfg.INVENTORY_PARTITIONS, 16);
     assert.deepEqual(cfg.KAFKA_BROKERS, ['127.0.0.1:9092']);
@@ -27,6 +27,7 @@ describe('configuration', () => {
 
   it('parses lists and numbers from strings', () => {
     const cfg = loadConfig({
+      NODE_ENV: 'test',
       KAFKA_BROKERS: '127.0.0.1:9092, 127.0.0.1:9094',
       ALERT_WEBHOOK_URLS: 'http://127.0.0.1:9000/a,https://example.test/b',
       PORT: '8080',
@@ -74,6 +75,21 @@ describe('configuration', () => {
     });
   }
 
+  it('refuses the published development secrets when NODE_ENV is not said', () => {
+    const found = problems({});
+    for (const v of ['JWT_SECRET', 'ADMIN_TOKEN', 'ALERT_WEBHOOK_SECRET'])
+      assert.ok(
+        found.some((p) => p.variable === v),
+        `${v}: ${JSON.stringify(found)}`,
+      );
+    const own = loadConfig({
+      JWT_SECRET: 'a-real-jwt-secret-of-this-deployment-0001',
+      ADMIN_TOKEN: 'a-real-admin-token-123',
+      ALERT_WEBHOOK_SECRET: 'whsec_cmVhbA==',
+    });
+    assert.equal(own.NODE_ENV, 'production');
+  });
+
   it('never echoes a secret value in its message', () => {
     const [p] = problems({ JWT_SECRET: 'short-secret' });
     assert.ok(p && !p.message.includes('short-secret'));
@@ -81,7 +97,8 @@ describe('configuration', () => {
 
   it('stops the engine process with a message naming the variable', async () => {
     const { spawnSync } = await import('node:child_process');
-    const r = spawnSync(process.execPath, ['dist/src/main.js'], {
+    const main = new URL('../../src/main.js', import.meta.url).pathname;
+    const r = spawnSync(process.execPath, [main], {
       env: { ...process.env, PORT: 'abc' },
       encoding: 'utf8',
       timeout: 20000,

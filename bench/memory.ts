@@ -1,0 +1,59 @@
+// Redis memory per purchase, on a redis-server of the bench's own (so nothing else moves
+// the figure): bytes per accepted order once relayed (order hash, claim, expiry entry,
+// holder count) and per refused attempt (what a refused request leaves behind).
+import { Engine } from '../src/engine.js';
+import { loadConfig } from '../src/shared/config.js';
+import { ownRedis } from '../test/support/redis-server.js';
+import { randomBytes } from 'node:crypto';
+
+const uid = (p: string) => `${p}-${randomBytes(6).toString('hex')}`;
+
+async function usedMemory(engine: Engine): Promise<number> {
+  const info = await engine.redis.info('memory');
+  return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
+}
+
+export interface MemoryResult {
+  orders: number;
+  bytesPerOrder: number;
+  refusedAttempts: number;
+  bytesPerRefusedAttempt: number;
+}
+
+export async function memoryBench(opts: {
+  orders: number;
+  refused: number;
+}): Promise<MemoryResult> {
+  const redis = await ownRedis();
+  const engine = new Engine(
+    loadConfig({ ...process.env, REDIS_URL: redis.url, SOLD_OUT_CACHE_MS: '0', LOG_LEVEL: 'warn' }),
+    'bench-memory',
+  );
+  try {
+    const sku = uid('mem');
+    await engine.inventory.createSku({ sku, name: sku, stock: opts.orders, perUserLimit: 1 });
+    const events = engine.keys.forSku(sku).events;
+    const inBatches = async (n: number, fn: (i: number) => Promise<unknown>) => {
+      for (let i = 0; i < n; i += 500)
+        await Promise.all(
+          Array.from({ length: Math.min(500, n - i) }, (_, j) => fn(i + j).catch(() => undefined)),
+        );
+    };
+    const before = await usedMemory(engine);
+    await inBatches(opts.orders, (i) => engine.inventory.purchase(`u${i}`, sku, 1, `k${i}`));
+    await engine.redis.xtrim(events, 'MAXLEN', 0); // as the relay leaves it
+    const afterOrders = await usedMemory(engine);
+    // Sold out now: every further attempt is refused by the script.
+    await inBatches(opts.refused, (i) => engine.inventory.purchase(`r${i}`, sku, 1, `rk${i}`));
+    const afterRefused = await usedMemory(engine);
+    return {
+      orders: opts.orders,
+      bytesPerOrder: Math.round((afterOrders - before) / opts.orders),
+      refusedAttempts: opts.refused,
+      bytesPerRefusedAttempt: Math.round((afterRefused - afterOrders) / opts.refused),
+    };
+  } finally {
+    await engine.stop();
+    await redis.close();
+  }
+}

@@ -1,0 +1,68 @@
+// An Idempotency-Key is remembered for IDEMPOTENCY_TTL_SECONDS. Reused after that it is a
+// new purchase: a new order, recorded in both stores. And no reservation may outlive the
+// memory of its key, or a late retry would buy twice.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../../src/shared/config.js';
+import { buy, createSku, startEngine, testConfig, token, uid, waitForDrain } from '../helpers.js';
+
+describe('Idempotency-Key expiry', () => {
+  let api: Awaited<ReturnType<typeof startEngine>>;
+  before(async () => {
+    api = await startEngine(['writer', 'relay', 'api']);
+  });
+  after(() => api.stop());
+
+  it('a key reused after it expired makes a new order, recorded in both stores', async () => {
+    const sku = uid('idx');
+    await createSku(api, { sku, stock: 10, perUserLimit: 5 });
+    const user = uid('idxu').replace(/-/g, '_');
+    const jwt = await token(user);
+    const first = await buy(api, sku, jwt, 'same-key', 1);
+    assert.equal(first.status, 201);
+    // The key's time passes: its claim lapses exactly as its TTL would make it.
+    const claim = api.engine.keys.idempotencyClaim(user, 'same-key');
+    assert.equal(await api.engine.redis.pexpire(claim, 1), 1);
+    await new Promise((r) => setTimeout(r, 20));
+    const second = await buy(api, sku, jwt, 'same-key', 1);
+    assert.equal(second.status, 201);
+    assert.equal(second.replayed, false);
+    assert.notEqual(second.body.orderId, first.body.orderId);
+
+    const [c] = await waitForDrain(api.engine, [sku]);
+    assert.equal(c!.drift, 0);
+    assert.equal(c!.conservationGap, 0);
+    const rows = await api.engine.db.order.findMany({ where: { skuId: sku } });
+    assert.deepEqual(
+      rows.map((r) => r.id).sort(),
+      [first.body.orderId, second.body.orderId].sort(),
+      'both orders have their row',
+    );
+    const anomalies = await api.engine.db.pipelineAnomaly.count({ where: { skuId: sku } });
+    assert.equal(anomalies, 0);
+  });
+
+  it('a reservation cannot outlive its key: TTLs beyond the key memory are refused', async () => {
+    const res = await fetch(`${api.url}/v1/admin/skus`, {
+      method: 'POST',
+      headers: api.admin,
+      body: JSON.stringify({
+        sku: uid('idxt'),
+        name: 'long hold',
+        stock: 1,
+        perUserLimit: 1,
+        reservationTtlSeconds: testConfig().IDEMPOTENCY_TTL_SECONDS + 1,
+      }),
+    });
+    assert.equal(res.status, 400);
+    assert.throws(
+      () =>
+        loadConfig({
+          NODE_ENV: 'test',
+          IDEMPOTENCY_TTL_SECONDS: '3600',
+          DEFAULT_RESERVATION_TTL_SECONDS: '7200',
+        }),
+      /DEFAULT_RESERVATION_TTL_SECONDS/,
+    );
+  });
+});
