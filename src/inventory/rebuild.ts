@@ -1,6 +1,7 @@
 // Copies of the durable record into Redis: a SKU's state loaded at creation, rebuilt after
 // Redis lost it (never treated as zero or fresh stock: 503 until rebuilt, under a lock, once
 // the pipeline has brought PostgreSQL up to date), and replaced by an operator's repair.
+import { randomUUID } from 'node:crypto';
 import { InventoryPart, type InventoryContext } from './types.js';
 import { Prisma } from '../clients/db.js';
 import { AppError } from '../shared/errors.js';
@@ -13,8 +14,11 @@ export class Rebuilder extends InventoryPart {
   private readonly rebuilding = new Set<string>();
   private readonly background = new Set<Promise<unknown>>();
   private closed = false;
-  /** SKU id -> time until which PostgreSQL is taken not to know it. */
-  private readonly unknownSkus = new Map<string, number>();
+  /**
+   * SKU id -> until when PostgreSQL is taken not to know it, and the catalog epoch it was
+   * seen under: a SKU created since (on any instance) changed the epoch.
+   */
+  private readonly unknownSkus = new Map<string, { until: number; epoch: string }>();
 
   constructor(
     ctx: InventoryContext,
@@ -132,20 +136,28 @@ export class Rebuilder extends InventoryPart {
     await flush();
   }
 
-  /**
-   * No Redis state for a SKU: 404 when PostgreSQL does not know it either (remembered
-   * briefly, so a flood of made-up ids cannot reach the database), otherwise 503 while
-   * a rebuild runs.
-   */
-  /** The SKU exists now: stop answering 404 for it from memory. */
-  forgetUnknown(skuId: string): void {
-    this.unknownSkus.delete(skuId);
+  /** The catalog epoch Redis holds, set to a fresh one when it has none (first use, or lost). */
+  private async catalogEpoch(): Promise<string> {
+    const fresh = randomUUID();
+    return (await this.redis.set(this.keys.catalogEpoch(), fresh, 'NX', 'GET')) ?? fresh;
   }
 
+  /** A SKU was just written to PostgreSQL: no instance may answer 404 for it from memory. */
+  async skuCreated(skuId: string): Promise<void> {
+    this.unknownSkus.delete(skuId);
+    await this.redis.set(this.keys.catalogEpoch(), randomUUID());
+  }
+
+  /**
+   * No Redis state for a SKU: 404 when PostgreSQL does not know it either (remembered
+   * briefly, so a flood of made-up ids cannot reach the database, unless a SKU was created
+   * since), otherwise 503 while a rebuild runs.
+   */
   async stateMissing(skuId: string): Promise<never> {
-    const now = Date.now();
-    let unknownUntil = this.unknownSkus.get(skuId) ?? 0;
-    if (unknownUntil <= now) {
+    const remembered = this.unknownSkus.get(skuId);
+    // Read before PostgreSQL is asked: a creation the query misses changes it afterwards.
+    const epoch = await this.catalogEpoch();
+    if (!remembered || remembered.until <= Date.now() || remembered.epoch !== epoch) {
       const exists = await this.db.sku.findUnique({ where: { id: skuId }, select: { id: true } });
       if (exists) {
         this.unknownSkus.delete(skuId);
@@ -153,8 +165,7 @@ export class Rebuilder extends InventoryPart {
         throw skuUnavailable();
       }
       if (this.unknownSkus.size >= 10000) this.unknownSkus.clear();
-      unknownUntil = Date.now() + UNKNOWN_SKU_CACHE_MS;
-      this.unknownSkus.set(skuId, unknownUntil);
+      this.unknownSkus.set(skuId, { until: Date.now() + UNKNOWN_SKU_CACHE_MS, epoch });
     }
     throw new AppError('SKU_NOT_FOUND');
   }

@@ -58,7 +58,6 @@ export class Skus extends InventoryPart {
         `reservationTtlSeconds must not exceed ${this.opts.idempotencyTtlSeconds} (IDEMPOTENCY_TTL_SECONDS): a reservation may not outlive the memory of its Idempotency-Key.`,
       );
     try {
-      this.rebuild.forgetUnknown(input.sku);
       const row = await this.db.sku.create({
         data: {
           id: input.sku,
@@ -71,6 +70,7 @@ export class Skus extends InventoryPart {
           reservationTtlSeconds: ttl,
         },
       });
+      await this.rebuild.skuCreated(input.sku);
       await this.rebuild.loadFromDb(input.sku);
       return row;
     } catch (err) {

@@ -88,6 +88,14 @@ export class KeySpace {
     return `fs:{${tag('p', partition)}}:lock:${name}`;
   }
 
+  /**
+   * Changes whenever a SKU is created (and vanishes when Redis loses its data), so an
+   * instance's memory of ids PostgreSQL did not know can tell when it may be out of date.
+   */
+  catalogEpoch(): string {
+    return 'fs:catalog:epoch';
+  }
+
   /** A process-wide lease (one leader across instances). */
   leader(role: string): string {
     return `fs:leader:${role}`;
