@@ -16,6 +16,7 @@ export interface SkuComparison {
   conservationGap: number;
 }
 
+/** One comparison per SKU PostgreSQL knows, in the order of `skuIds`. */
 export async function compareSkus(
   redis: RedisClient,
   db: Db,
@@ -34,7 +35,8 @@ export async function compareSkus(
   >`
     SELECT s.id, s.available, s.total_supplied, s.last_sequence,
            (SELECT sum(o.quantity) FROM orders o WHERE o.sku_id = s.id AND o.status IN ('reserved', 'confirmed')) AS held
-    FROM skus s WHERE s.id = ANY(${skuIds}::text[])`;
+    FROM skus s WHERE s.id = ANY(${skuIds}::text[])
+    ORDER BY array_position(${skuIds}::text[], s.id)`;
   const redisRows = await Promise.all(
     rows.map((r) => redis.hmget(keys.forSku(r.id).sku, 'available', 'supplied', 'seq')),
   );

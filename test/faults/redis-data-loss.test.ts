@@ -70,8 +70,11 @@ describe('Redis loses its data', () => {
     const after2 = await buyThroughRebuild(api, b, jwt, 'loss-key-4', 1);
     assert.equal(after2.status, 201, 'the neighbour SKU of the same partition is rebuilt too');
     const [ca, cb] = await waitForDrain(api.engine, [a, b], 30_000);
+    assert.equal(ca!.sku, a);
     assert.equal(ca!.drift, 0);
     assert.equal(cb!.drift, 0);
+    assert.equal(ca!.conservationGap, 0);
+    assert.equal(cb!.conservationGap, 0);
     const rows = await api.engine.db.order.findMany({ where: { skuId: { in: [a, b] } } });
     assert.equal(rows.length, 4, 'every order, before and after the loss, is in PostgreSQL once');
     assert.equal(ca!.db.available, 50 - 3);

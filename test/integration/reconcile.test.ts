@@ -10,6 +10,7 @@ import {
   WebhookVerificationError,
 } from '../../src/alerts/signing.js';
 import { reconcilePasses } from '../../src/shared/metrics.js';
+import { compareSkus } from '../../src/reconcile/compare.js';
 import { Reconciler } from '../../src/reconcile/reconciler.js';
 import { createRedlock, Leadership } from '../../src/clients/locks.js';
 import {
@@ -132,6 +133,22 @@ describe('reconciliation and alert webhooks', () => {
   };
   const forSku = (sku: string, type: string, kind?: string) => () =>
     rx.got.find((g) => g.data.sku === sku && g.type === type && (!kind || g.data.kind === kind));
+
+  // Callers take the comparisons by position (`const [ca, cb] = ...`): PostgreSQL's row
+  // order (index order here, page order elsewhere) must not leak into the answer.
+  it('comparisons come back in the order the SKUs were asked for', async () => {
+    const low = `a-${uid('order')}`;
+    const high = `z-${uid('order')}`;
+    await createSku(engine, { sku: low, stock: 1, perUserLimit: 1 });
+    await createSku(engine, { sku: high, stock: 2, perUserLimit: 1 });
+    const e = engine.engine;
+    const asked = [high, uid('unknown'), low];
+    const got = await compareSkus(e.redis, e.db, e.keys, asked);
+    assert.deepEqual(
+      got.map((c) => c.sku),
+      [high, low],
+    );
+  });
 
   it('Redis stock changed behind the engine: one signed DRIFT alert naming both numbers, then resolved', async () => {
     const sku = uid('drift-r');
