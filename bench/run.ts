@@ -1,8 +1,9 @@
-// `npm run bench [-- purchase|scenarios|pipeline|memory|durability]`: runs benchmark scenarios and
+// `npm run bench [-- purchase|scenarios|pipeline|memory|expiry|durability]`: runs benchmark scenarios and
 // writes the results under bench/results/ as JSON and Markdown.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fmt } from './lib.js';
 import { durabilityBench, durabilityTable } from './durability.js';
+import { expiryBench } from './expiry.js';
 import { memoryBench } from './memory.js';
 import { lagBench, writerBench } from './pipeline.js';
 import { purchaseBench, purchaseTable } from './purchase.js';
@@ -88,6 +89,25 @@ try {
       '| --- | --- |',
       `| per accepted order, once relayed (${fmt(m.orders)} orders) | ${fmt(m.bytesPerOrder)} |`,
       `| per refused attempt (${fmt(m.refusedAttempts)} attempts on a sold-out SKU) | ${fmt(m.bytesPerRefusedAttempt)} |`,
+      '',
+    );
+  }
+  if (all || which.has('expiry')) {
+    process.stderr.write('expiry: a backlog of due reservations swept beside purchases\n');
+    const e = await expiryBench({
+      reservations: Number(process.env.BENCH_EXPIRY_RESERVATIONS ?? 50000),
+      skus: 64,
+    });
+    json.expiry = e;
+    report.push(
+      '## Expiry at scale',
+      '',
+      '| measure | value |',
+      '| --- | --- |',
+      `| due reservations (over ${fmt(e.skus)} SKUs) | ${fmt(e.reservations)} |`,
+      `| swept in (s) | ${fmt(e.sweepSeconds, 2)} |`,
+      `| expirations per second | ${fmt(e.expirationsPerSecond)} |`,
+      `| purchases beside the sweep, p50 / p99 (ms) | ${fmt(e.purchaseP50Ms, 1)} / ${fmt(e.purchaseP99Ms, 1)} (${fmt(e.purchasesBeside)} purchases) |`,
       '',
     );
   }

@@ -178,7 +178,11 @@ export class Engine {
       this.redis,
       this.inventory,
       leadership,
-      { intervalMs: this.cfg.SWEEP_INTERVAL_MS, batchSize: this.cfg.SWEEP_BATCH_SIZE },
+      {
+        intervalMs: this.cfg.SWEEP_INTERVAL_MS,
+        batchSize: this.cfg.SWEEP_BATCH_SIZE,
+        parallel: this.cfg.SWEEP_PARALLEL,
+      },
       this.log,
     );
     this.sweeper.start();

@@ -14,6 +14,7 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     fsPurchase(...args: Arg[]): Result<unknown[], Context>;
     fsRelease(...args: Arg[]): Result<unknown[], Context>;
+    fsExpire(...args: Arg[]): Result<unknown[], Context>;
     fsConfirm(...args: Arg[]): Result<unknown[], Context>;
     fsRestock(...args: Arg[]): Result<unknown[], Context>;
     fsAck(...args: Arg[]): Result<number, Context>;
@@ -98,9 +99,9 @@ type SendCommand = (command: Command, ...rest: unknown[]) => unknown;
 export function createRedis(cfg: Config, opts: RedisClientOptions = {}): RedisClient {
   const common = {
     enableAutoPipelining: true,
-    // Auto-pipelining routes a command by its first argument; fsLoad's first argument is
-    // its key count (variable keys), so it goes on its own.
-    autoPipeliningIgnoredCommands: ['fsLoad'],
+    // Auto-pipelining routes a command by its first argument; the first argument of the
+    // scripts with variable keys is their key count, so they go on their own.
+    autoPipeliningIgnoredCommands: ['fsLoad', 'fsExpire'],
     connectionName: opts.name ?? 'flashsale',
     maxRetriesPerRequest: 1,
     enableOfflineQueue: true,

@@ -61,9 +61,14 @@ export class Inventory {
     return this.orders.confirm(userId, orderId);
   }
 
-  /** Expires one due reservation (the sweeper); false when it was not due or already ended. */
+  /** Expires one due reservation: 'expired', 'dropped' (ended already) or 'kept' (not now). */
   expire(skuId: string, orderId: string) {
     return this.orders.expire(skuId, orderId);
+  }
+
+  /** Expires due reservations of one partition in one script call (the sweeper). */
+  expireMany(partition: number, due: readonly { sku: string; orderId: string }[]) {
+    return this.orders.expireMany(partition, due);
   }
 
   /** Reads an order: its owner, or anyone when userId is undefined (admin). */

@@ -7,6 +7,9 @@ import type { Rebuilder } from './rebuild.js';
 import { orderReply, skuUnavailable, ScriptCode, scriptError } from './script-codes.js';
 import { iso, type Order, type OrderStatus } from './types.js';
 
+/** What the sweeper's call did to one due reservation (see Orders.expire). */
+export type ExpiryOutcome = 'expired' | 'dropped' | 'kept';
+
 export class Orders extends InventoryPart {
   constructor(
     ctx: InventoryContext,
@@ -19,12 +22,43 @@ export class Orders extends InventoryPart {
     return this.release(orderId, 'cancel', userId);
   }
 
-  /** Expires one due reservation (the sweeper); false when it was not due or already ended. */
-  async expire(skuId: string, orderId: string): Promise<boolean> {
-    const reply = await this.runRelease(skuId, orderId, 'expire', '');
-    if (Number(reply[0]) !== ScriptCode.Done) return false;
-    this.soldOut.clear(skuId);
-    return true;
+  /**
+   * Expires one due reservation (the sweeper). `expired`: its units are back; `dropped`:
+   * it had ended already, and its expiry index entry is gone; `kept`: it stays in the index
+   * for a later sweep (not due by Redis's clock, SKU paused or being rebuilt).
+   */
+  async expire(skuId: string, orderId: string): Promise<ExpiryOutcome> {
+    return (await this.expireMany(this.keys.partitionOf(skuId), [{ sku: skuId, orderId }]))[0]!;
+  }
+
+  /** Expires due reservations of one partition in one script call; one outcome each. */
+  async expireMany(
+    partition: number,
+    due: readonly { sku: string; orderId: string }[],
+  ): Promise<ExpiryOutcome[]> {
+    if (due.length === 0) return [];
+    const keys = [this.keys.expiries(partition), this.keys.events(partition)];
+    const args: string[] = [String(this.opts.orderRetentionSeconds)];
+    for (const { sku, orderId } of due) {
+      const k = this.keys.forSku(sku);
+      if (k.partition !== partition)
+        throw new RangeError(`${sku} is not in partition ${partition}`);
+      keys.push(k.sku, k.users, k.order(orderId));
+      args.push(sku, orderId);
+    }
+    const codes = await this.redis.fsExpire(keys.length, ...keys, ...args);
+    return codes.map((c, i) => {
+      const code = Number(c);
+      if (code === ScriptCode.Done) {
+        this.soldOut.clear(due[i]!.sku);
+        return 'expired';
+      }
+      const dropped =
+        code === ScriptCode.Unchanged ||
+        code === ScriptCode.OrderNotFound ||
+        code === ScriptCode.NotReleasable;
+      return dropped ? 'dropped' : 'kept';
+    });
   }
 
   private async release(orderId: string, mode: 'cancel', userId: string): Promise<Order> {

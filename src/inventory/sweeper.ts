@@ -1,6 +1,6 @@
-// Expires reservations past their TTL and returns their units. One leader sweeps at a
-// time (redlock); the release script checks status and expiry itself, so two sweepers
-// racing still return each unit exactly once.
+// Expires reservations past their TTL and returns their units, as fast as Redis allows when
+// many lapse together. One leader sweeps at a time (redlock); the release script checks
+// status and expiry itself, so two sweepers racing still return each unit exactly once.
 import type { Logger } from '../shared/log.js';
 import { expiredOrders } from '../shared/metrics.js';
 import type { RedisClient } from '../clients/redis.js';
@@ -11,10 +11,14 @@ import { parseExpiryMember } from '../shared/keys.js';
 
 export interface SweeperOptions {
   intervalMs: number;
+  /** Orders expired per script call (one call in flight per partition). */
   batchSize: number;
+  /** Partitions swept at the same time. */
+  parallel: number;
 }
 
 export class Sweeper {
+  private stopping = false;
   private readonly task = new PeriodicTask(
     () => this.tick(),
     () => this.opts.intervalMs,
@@ -38,28 +42,22 @@ export class Sweeper {
     return this.sweepOnce();
   }
 
-  /** One pass over every partition, at most batchSize orders each; returns how many expired. */
+  /**
+   * One pass: every partition swept until nothing due is left in it, a few partitions at a
+   * time, one script call of at most batchSize orders in flight per partition (so a
+   * purchase waits behind at most a few of them). Returns how many reservations expired.
+   */
   async sweepOnce(): Promise<number> {
-    const keys = this.inventory.keys;
+    const partitions = this.inventory.keys.partitions;
+    let next = 0;
     let expired = 0;
-    for (let p = 0; p < keys.partitions; p++) {
-      if (this.leadership && !this.leadership.leads(100)) break;
-      const due = await this.redis.zrangebyscore(
-        keys.expiries(p),
-        '-inf',
-        Date.now(),
-        'LIMIT',
-        0,
-        this.opts.batchSize,
-      );
-      const results = await Promise.all(
-        due.map((member) => {
-          const { sku, orderId } = parseExpiryMember(member);
-          return this.inventory.expire(sku, orderId);
-        }),
-      );
-      expired += results.filter(Boolean).length;
-    }
+    const worker = async () => {
+      for (let p = next++; p < partitions; p = next++) {
+        const n = await this.sweepPartition(p); // not `expired += await`: workers interleave
+        expired += n;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.opts.parallel, partitions) }, worker));
     if (expired > 0) {
       expiredOrders.inc(expired);
       this.log.info({ expired }, 'reservations expired');
@@ -67,7 +65,32 @@ export class Sweeper {
     return expired;
   }
 
+  private async sweepPartition(partition: number): Promise<number> {
+    const index = this.inventory.keys.expiries(partition);
+    let expired = 0;
+    // Entries that stay due (SKU paused or being rebuilt) are stepped over, not re-read.
+    let kept = 0;
+    for (;;) {
+      if (this.stopping || (this.leadership && !this.leadership.leads(100))) return expired;
+      const due = await this.redis.zrangebyscore(
+        index,
+        '-inf',
+        Date.now(),
+        'LIMIT',
+        kept,
+        this.opts.batchSize,
+      );
+      const outcomes = await this.inventory.expireMany(partition, due.map(parseExpiryMember));
+      for (const o of outcomes) {
+        if (o === 'expired') expired++;
+        else if (o === 'kept') kept++;
+      }
+      if (due.length < this.opts.batchSize) return expired;
+    }
+  }
+
   async stop(): Promise<void> {
+    this.stopping = true;
     await this.task.stop();
     await this.leadership?.resign();
   }

@@ -138,7 +138,8 @@ export const configSchema = z
     IDEMPOTENCY_TTL_SECONDS: int(86400, 60, 2592000),
     ORDER_RETENTION_SECONDS: int(172800, 120, 31536000),
     SWEEP_INTERVAL_MS: int(1000, 50, 3600000),
-    SWEEP_BATCH_SIZE: int(200, 1, 10000),
+    SWEEP_BATCH_SIZE: int(100, 1, 10000),
+    SWEEP_PARALLEL: int(1, 1, 64),
     LEADER_LEASE_MS: int(5000, 500, 600000),
     RELAY_BATCH_SIZE: int(500, 1, 10000),
     /** The relay's pause before it looks again at a partition that had nothing to relay. */

@@ -206,7 +206,7 @@ describe('purchase API', () => {
       const late = await post(api, `/v1/orders/${order.orderId}/confirm`, jwt);
       assert.equal(late.status, 409);
       assert.equal(late.body.error.code, 'ORDER_EXPIRED');
-      assert.equal(await api.engine.inventory.expire(sku, order.orderId), true);
+      assert.equal(await api.engine.inventory.expire(sku, order.orderId), 'expired');
       const after = await post(api, `/v1/orders/${order.orderId}/confirm`, jwt);
       assert.equal(after.body.error.code, 'ORDER_EXPIRED');
       const cancel = await post(api, `/v1/orders/${order.orderId}/cancel`, jwt);

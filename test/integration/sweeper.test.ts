@@ -5,7 +5,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { Sweeper } from '../../src/inventory/sweeper.js';
 import { createRedlock, Leadership } from '../../src/clients/locks.js';
-import { buy, createSku, redisState, startApi, token, uid, type RunningApi } from '../helpers.js';
+import {
+  buy,
+  createSku,
+  redisState,
+  skuInPartition,
+  startApi,
+  token,
+  uid,
+  type RunningApi,
+} from '../helpers.js';
 
 describe('expiry sweeper', () => {
   let api: RunningApi;
@@ -34,14 +43,14 @@ describe('expiry sweeper', () => {
       api.engine.redis,
       api.engine.inventory,
       undefined,
-      { intervalMs: 1000, batchSize: 5 },
+      { intervalMs: 1000, batchSize: 5, parallel: 2 },
       log,
     );
     const s2 = new Sweeper(
       api.engine.redis,
       api.engine.inventory,
       undefined,
-      { intervalMs: 1000, batchSize: 5 },
+      { intervalMs: 1000, batchSize: 5, parallel: 2 },
       log,
     );
     let total = 0;
@@ -65,6 +74,39 @@ describe('expiry sweeper', () => {
       );
     const keptOrder = await api.engine.inventory.getOrder(undefined, kept);
     assert.equal(keptOrder.status, 'confirmed');
+  });
+
+  // When the unpaid carts of a big sale lapse together, their units must come back in one
+  // pass, not one batch per interval; and due entries that cannot expire yet (a paused SKU)
+  // must not hold back the others of their partition.
+  it('one pass returns a whole backlog, stepping over a paused SKU', async () => {
+    const held = uid('swpaused');
+    const free = skuInPartition(api.engine.keys, api.engine.keys.partitionOf(held), 'swfree');
+    await createSku(api, { sku: held, stock: 3, perUserLimit: 1, reservationTtlSeconds: 1 });
+    await createSku(api, { sku: free, stock: 12, perUserLimit: 1, reservationTtlSeconds: 1 });
+    // The paused SKU's reservations come first in the index: they are due first.
+    for (const [sku, n] of [
+      [held, 3],
+      [free, 12],
+    ] as const)
+      for (let i = 0; i < n; i++)
+        assert.equal((await buy(api, sku, await token(`sw${i}`), `${sku}-${i}`, 1)).status, 201);
+    await api.engine.inventory.setPaused(held, true);
+    await sleep(1200);
+    const sweeper = new Sweeper(
+      api.engine.redis,
+      api.engine.inventory,
+      undefined,
+      { intervalMs: 1000, batchSize: 2, parallel: 1 },
+      api.engine.log,
+    );
+    const expired = await sweeper.sweepOnce();
+    assert.ok(expired >= 12, `expired ${expired}`);
+    assert.equal((await redisState(api.engine, free)).available, 12, 'the whole backlog is back');
+    assert.equal((await redisState(api.engine, held)).available, 0, 'paused: nothing released');
+    await api.engine.inventory.setPaused(held, false);
+    await sweeper.sweepOnce();
+    assert.equal((await redisState(api.engine, held)).available, 3);
   });
 
   it('one leader at a time; another takes over within one lease when it stops renewing', async () => {
