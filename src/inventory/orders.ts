@@ -18,8 +18,31 @@ export class Orders extends InventoryPart {
     super(ctx);
   }
 
+  /** The owner cancels: units back exactly once (release-5.lua); the sweeper uses expireMany. */
   async cancel(userId: string, orderId: string): Promise<Order> {
-    return this.release(orderId, 'cancel', userId);
+    const located = await this.locate(orderId);
+    if (!located) return this.endedOrderFromDb(orderId, userId, 'cancelled', 'cancel');
+    const k = this.keys.forSku(located.sku);
+    const reply = await this.redis.fsRelease(
+      k.sku,
+      k.users,
+      k.order(orderId),
+      k.expiries,
+      k.events,
+      located.sku,
+      orderId,
+      'cancel',
+      userId,
+      this.opts.orderRetentionSeconds,
+    );
+    const done = orderReply(reply, orderId, located.sku);
+    if (done) {
+      if (done.code === ScriptCode.Done) this.soldOut.clear(located.sku);
+      return done.order;
+    }
+    const code = Number(reply[0]);
+    if (code === ScriptCode.SkuStateMissing) await this.rebuild.onStateMissing(located.sku);
+    throw scriptError(code, reply, 'cancel');
   }
 
   /**
@@ -59,37 +82,6 @@ export class Orders extends InventoryPart {
         code === ScriptCode.NotReleasable;
       return dropped ? 'dropped' : 'kept';
     });
-  }
-
-  private async release(orderId: string, mode: 'cancel', userId: string): Promise<Order> {
-    const located = await this.locate(orderId);
-    if (!located) return this.endedOrderFromDb(orderId, userId, 'cancelled', 'cancel');
-    const reply = await this.runRelease(located.sku, orderId, mode, userId);
-    const done = orderReply(reply, orderId, located.sku);
-    if (done) {
-      if (done.code === ScriptCode.Done) this.soldOut.clear(located.sku);
-      return done.order;
-    }
-    const code = Number(reply[0]);
-    if (code === ScriptCode.SkuStateMissing) await this.rebuild.onStateMissing(located.sku);
-    throw scriptError(code, reply, 'cancel');
-  }
-
-  /** The release script: units back exactly once, whoever asks (owner or sweeper). */
-  private runRelease(skuId: string, orderId: string, mode: 'cancel' | 'expire', userId: string) {
-    const k = this.keys.forSku(skuId);
-    return this.redis.fsRelease(
-      k.sku,
-      k.users,
-      k.order(orderId),
-      k.expiries,
-      k.events,
-      skuId,
-      orderId,
-      mode,
-      userId,
-      this.opts.orderRetentionSeconds,
-    );
   }
 
   /** Confirms a reservation; userId undefined means an admin (payment service) confirms. */
