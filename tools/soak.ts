@@ -3,6 +3,7 @@
 // faults injected, failures; exits 1 on a failure, after printing the shrunk command list.
 import { parseArgs } from 'node:util';
 import { runModel } from '../test/model/run.js';
+import { isolatedRun } from './isolated-run.js';
 
 process.env.NODE_ENV ??= 'test';
 const { values } = parseArgs({
@@ -15,6 +16,9 @@ const { values } = parseArgs({
   },
 });
 const seed = values.seed ?? process.env.SOAK_SEED;
+// The model's world has a Redis of its own; the database, topic and group are the run's too.
+const stores = await isolatedRun('soak', { ownRedis: false, log: (l) => console.log(l) });
+Object.assign(process.env, stores.env);
 const report = await runModel({
   seed: seed !== undefined ? Number(seed) : undefined,
   runs: Number(values.runs ?? process.env.SOAK_RUNS ?? 20),
@@ -22,7 +26,7 @@ const report = await runModel({
   ...(values.minutes ? { timeLimitMs: Number(values.minutes) * 60_000 } : {}),
   ...(values.path ? { path: values.path } : {}),
   log: (l) => console.log(l),
-});
+}).finally(() => stores.close());
 if (report.failure) console.log(report.failure);
 console.log(
   `soak: seed ${report.seed}, ${report.runs} runs, ${report.commands} commands, ${report.faults} faults injected, ${report.failure ? 1 : 0} failures` +
