@@ -12,9 +12,11 @@
              ARGV[11], the one PostgreSQL was seen to have reached: no event can have landed
              since, so the copy is exactly as new as the state it replaces.
 
-  Input (3 + one key per reservation; all share the SKU partition's hash tag):
+  Input (4 + one key per reservation; all share the SKU partition's hash tag):
     KEYS[1] sku state hash   KEYS[2] per-user held units hash   KEYS[3] expiry index (zset)
-    KEYS[4..] order hashes, in the order of the reservations below
+    KEYS[4] claims restored after a loss (written before this script): while it lives, the
+            purchase script consults it, so the SKU records until when
+    KEYS[5..] order hashes, in the order of the reservations below
     ARGV[1] sku id   ARGV[2] available   ARGV[3] supplied   ARGV[4] per-user limit
     ARGV[5] startsAt ms (0 = open)   ARGV[6] endsAt ms (0 = open)   ARGV[7] reservation ttl s
     ARGV[8] paused (0/1)   ARGV[9] sequence   ARGV[10] replace (0/1)
@@ -30,6 +32,9 @@
 local skuKey = KEYS[1]
 local usersKey = KEYS[2]
 local expiriesKey = KEYS[3]
+local restoredKey = KEYS[4]
+
+--- @include "nowMs"
 
 local skuId = ARGV[1]
 local replace = ARGV[10] == '1'
@@ -47,6 +52,10 @@ end
 redis.call('DEL', skuKey, usersKey)
 redis.call('HSET', skuKey, 'available', ARGV[2], 'supplied', ARGV[3], 'limit', ARGV[4],
   'startsAt', ARGV[5], 'endsAt', ARGV[6], 'ttl', ARGV[7], 'paused', ARGV[8], 'seq', ARGV[9])
+local restoredLeft = redis.call('PTTL', restoredKey)
+if restoredLeft > 0 then
+  redis.call('HSET', skuKey, 'claimsRestoredUntil', nowMs() + restoredLeft)
+end
 local holders = tonumber(ARGV[12])
 for i = 0, holders - 1 do
   redis.call('HSET', usersKey, ARGV[13 + i * 2], ARGV[14 + i * 2])
@@ -56,9 +65,9 @@ local first = 13 + holders * 2
 while ARGV[first + n * 6] do
   local base = first + n * 6
   local orderId, expiresAt = ARGV[base], ARGV[base + 4]
-  redis.call('HSET', KEYS[4 + n], 'user', ARGV[base + 1], 'sku', skuId, 'quantity', ARGV[base + 2],
+  redis.call('HSET', KEYS[5 + n], 'user', ARGV[base + 1], 'sku', skuId, 'quantity', ARGV[base + 2],
     'status', 'reserved', 'createdAt', ARGV[base + 3], 'expiresAt', expiresAt, 'idemKey', ARGV[base + 5])
-  redis.call('PERSIST', KEYS[4 + n])
+  redis.call('PERSIST', KEYS[5 + n])
   redis.call('ZADD', expiriesKey, expiresAt, skuId .. ':' .. orderId)
   n = n + 1
 end

@@ -8,8 +8,9 @@
     KEYS[1] sku state hash        KEYS[2] per-user held units hash
     KEYS[3] order hash            KEYS[4] expiry index (zset)
     KEYS[5] partition event stream
+    KEYS[6] claims restored after a loss of Redis's data (claim key -> order id)
     ARGV[1] sku id   ARGV[2] user id   ARGV[3] quantity   ARGV[4] order id
-    ARGV[5] idempotency key
+    ARGV[5] idempotency key   ARGV[6] the claim's key name (a field of KEYS[6], not a key)
   Output (the order layout every order script answers with):
     {1, 'reserved', quantity, createdAt, expiresAt, user, available}   order created
     {2, status, quantity, createdAt, expiresAt, user}                  replay of the existing order
@@ -20,25 +21,30 @@
     {-5}  order id exists for another user or SKU (idempotency conflict)
     {-6}  sales paused (repair in progress)
     {-13, key}  a key holds the wrong type: refused before any write
+    {-16, orderId}  the rebuild restored this key's claim to another order while the
+                    caller held a placeholder: replay that order instead of buying again
 ]]
 local skuKey = KEYS[1]
 local usersKey = KEYS[2]
 local orderKey = KEYS[3]
 local expiriesKey = KEYS[4]
 local eventsKey = KEYS[5]
+local restoredKey = KEYS[6]
 
 local skuId = ARGV[1]
 local userId = ARGV[2]
 local quantity = tonumber(ARGV[3])
 local orderId = ARGV[4]
 local idemKey = ARGV[5]
+local claimName = ARGV[6]
 
 --- @include "nowMs"
 --- @include "checkTypes"
 --- @include "appendEvent"
 
 -- Checks: nothing is written until every one has passed.
-local sku = redis.call('HMGET', skuKey, 'available', 'limit', 'startsAt', 'endsAt', 'ttl', 'paused')
+local sku = redis.call('HMGET', skuKey, 'available', 'limit', 'startsAt', 'endsAt', 'ttl', 'paused',
+  'claimsRestoredUntil')
 if not sku[1] then
   return {-1}
 end
@@ -55,11 +61,20 @@ if existing[1] then
   return {2, existing[4], tonumber(existing[3]), tonumber(existing[5]), tonumber(existing[6]), existing[1]}
 end
 
+local now = nowMs()
+-- Only for a while after a rebuild (the field is absent otherwise): the caller may have
+-- claimed its key before the rebuild restored the claim to the order PostgreSQL has.
+if sku[7] and tonumber(sku[7]) > now then
+  local restored = redis.call('HGET', restoredKey, claimName)
+  if restored and restored ~= orderId then
+    return {-16, restored}
+  end
+end
+
 if sku[6] == '1' then
   return {-6}
 end
 
-local now = nowMs()
 local startsAt = tonumber(sku[3])
 local endsAt = tonumber(sku[4])
 if (startsAt > 0 and now < startsAt) or (endsAt > 0 and now >= endsAt) then

@@ -44,18 +44,28 @@ export class Purchases extends InventoryPart {
       orderId = claim === null ? fresh : this.matchClaim(claim, skuId, quantity);
     }
 
-    const reply = await this.redis.fsPurchase(
-      k.sku,
-      k.users,
-      k.order(orderId),
-      k.expiries,
-      k.events,
-      skuId,
-      userId,
-      quantity,
-      orderId,
-      idempotencyKey,
-    );
+    const decide = (id: string) =>
+      this.redis.fsPurchase(
+        k.sku,
+        k.users,
+        k.order(id),
+        k.expiries,
+        k.events,
+        k.restoredClaims,
+        skuId,
+        userId,
+        quantity,
+        id,
+        idempotencyKey,
+        claimKey,
+      );
+    let reply = await decide(orderId);
+    if (Number(reply[0]) === ScriptCode.ClaimRestored) {
+      // A rebuild restored this key's claim while the request held a placeholder: the order
+      // the key made before Redis lost its data answers (the script will not name another).
+      orderId = String(reply[1]);
+      reply = await decide(orderId);
+    }
     const done = orderReply(reply, orderId, skuId);
     if (done) {
       if (done.available === 0) this.soldOut.mark(skuId);

@@ -51,7 +51,13 @@ export class Rebuilder extends InventoryPart {
       { isolationLevel: Prisma.TransactionIsolationLevel.RepeatableRead },
     );
     if (!sku) throw new AppError('SKU_NOT_FOUND');
-    const keys = [k.sku, k.users, k.expiries, ...reservations.map((o) => k.order(o.id))];
+    const keys = [
+      k.sku,
+      k.users,
+      k.expiries,
+      k.restoredClaims,
+      ...reservations.map((o) => k.order(o.id)),
+    ];
     const args: (string | number)[] = [
       skuId,
       sku.available,
@@ -87,7 +93,9 @@ export class Rebuilder extends InventoryPart {
    * instead of buying again) and its ended and confirmed orders still inside the retention
    * window (so a replay, cancel or confirm finds them). Runs before the state is loaded, so
    * no purchase of this SKU can race it; a claim made meanwhile points at an order that
-   * does not exist and is overwritten.
+   * does not exist and is overwritten. A purchase that read or made such a placeholder just
+   * before it was overwritten finds the restored order id in `restoredClaims` (in the SKU's
+   * slot, where its script runs) and replays that order instead of buying again.
    */
   private async restoreMemory(skuId: string): Promise<void> {
     const k = this.keys.forSku(skuId);
@@ -102,17 +110,22 @@ export class Rebuilder extends InventoryPart {
       await Promise.all(writes);
       writes.length = 0;
     };
+    let restoredLeftS = 0;
     for (const o of rows) {
       const claimLeftS = Math.ceil((o.createdAt.getTime() + claimMs - now) / 1000);
-      if (claimLeftS > 0)
+      if (claimLeftS > 0) {
+        const claimKey = this.keys.idempotencyClaim(o.userId, o.idempotencyKey);
+        restoredLeftS = Math.max(restoredLeftS, claimLeftS);
         writes.push(
+          this.redis.hset(k.restoredClaims, claimKey, o.id),
           this.redis.set(
-            this.keys.idempotencyClaim(o.userId, o.idempotencyKey),
+            claimKey,
             claimValue({ sku: skuId, quantity: o.quantity, orderId: o.id }),
             'EX',
             claimLeftS,
           ),
         );
+      }
       if (o.status !== 'reserved') {
         const key = k.order(o.id);
         writes.push(
@@ -134,6 +147,7 @@ export class Rebuilder extends InventoryPart {
       if (writes.length >= 1000) await flush();
     }
     await flush();
+    if (restoredLeftS > 0) await this.redis.expire(k.restoredClaims, restoredLeftS);
   }
 
   /** The catalog epoch Redis holds, set to a fresh one when it has none (first use, or lost). */

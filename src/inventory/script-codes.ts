@@ -24,6 +24,8 @@ export enum ScriptCode {
   WrongKeyType = -13,
   SupplyLimit = -14,
   ReplaceRefused = -15,
+  /** The key's claim was restored to another order by a rebuild: replay that one. */
+  ClaimRestored = -16,
 }
 
 /**

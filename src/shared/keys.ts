@@ -32,6 +32,11 @@ export interface SkuKeys {
   readonly users: string;
   readonly expiries: string;
   readonly events: string;
+  /**
+   * After Redis lost its data: claim key -> the order id the rebuild restored it to, so a
+   * purchase that claimed a placeholder before the restore replays instead of buying again.
+   */
+  readonly restoredClaims: string;
   order(orderId: string): string;
 }
 
@@ -68,6 +73,7 @@ export class KeySpace {
       users: `${prefix}:sku:${skuId}:users`,
       expiries: `${prefix}:expiries`,
       events: `${prefix}:events`,
+      restoredClaims: `${prefix}:sku:${skuId}:restored-claims`,
       order: (orderId: string) => this.order(partition, orderId),
     };
   }

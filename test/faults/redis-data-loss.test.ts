@@ -81,6 +81,58 @@ describe('Redis loses its data', () => {
     assert.equal(cb!.db.available, 50 - 2);
   });
 
+  it('a retry whose claim the rebuild restores while it is in flight replays, never buys again', async () => {
+    const sku = uid('claimrace');
+    await createSku(api, { sku, stock: 10, perUserLimit: 5 });
+    const jwt = await token('claimrace-user');
+    const first = await buy(api, sku, jwt, 'claimrace-key', 1);
+    assert.equal(first.status, 201);
+    await waitForDrain(api.engine, [sku]);
+    await api.engine.redis.flushall();
+
+    // The retry claims its key (the claim was lost, so it claims a fresh order id) and is
+    // held just before its purchase script, while the rebuild restores the claim to the
+    // order PostgreSQL has and loads the SKU: the interleaving of one unlucky round trip.
+    type Fn = (this: unknown, ...a: unknown[]) => unknown;
+    const client = api.engine.redis as unknown as { fsPurchase: Fn };
+    const original = client.fsPurchase;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let held = false;
+    // Auto-pipelining copies the method onto its pipeline and calls it there: pass through.
+    client.fsPurchase = async function (this: unknown, ...args: unknown[]) {
+      if (this === client && !held) {
+        held = true;
+        await gate;
+      }
+      return original.apply(this, args);
+    };
+    try {
+      const retry = buy(api, sku, jwt, 'claimrace-key', 1);
+      const claimKey = api.engine.keys.idempotencyClaim('claimrace-user', 'claimrace-key');
+      const skuKey = api.engine.keys.forSku(sku).sku;
+      const deadline = Date.now() + 30_000;
+      while (!(held && (await api.engine.redis.exists(skuKey)))) {
+        assert.ok(Date.now() < deadline, 'the SKU was rebuilt');
+        await fetch(`${api.url}/v1/skus/${sku}`, { headers: api.admin });
+        await sleep(100);
+      }
+      assert.match(String(await api.engine.redis.get(claimKey)), new RegExp(first.body.orderId));
+      release();
+      const got = await retry;
+      assert.equal(got.status, 201, JSON.stringify(got.body));
+      assert.equal(got.body.orderId, first.body.orderId, 'the retry answers the original order');
+      assert.equal(got.replayed, true);
+    } finally {
+      client.fsPurchase = original;
+      release();
+    }
+    const [c] = await waitForDrain(api.engine, [sku], 30_000);
+    assert.equal(c!.db.available, 9, 'one unit sold for one key');
+    const rows = await api.engine.db.order.findMany({ where: { skuId: sku } });
+    assert.equal(rows.length, 1);
+  });
+
   it('FLUSHALL mid-load: no oversell, every order acknowledged after the rebuild reaches PostgreSQL, stores agree', async () => {
     const skus = [uid('lml'), uid('lml'), uid('lml')];
     // Enough units and a loose limit that purchases still succeed after the rebuild.

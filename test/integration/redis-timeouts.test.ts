@@ -31,10 +31,11 @@ describe('Redis command deadlines', { timeout: 60_000 }, () => {
       server.freeze();
       const t0 = Date.now();
       const load = redis.fsLoad(
-        3,
+        4,
         k.sku,
         k.users,
         k.expiries,
+        k.restoredClaims,
         sku,
         5,
         5,
