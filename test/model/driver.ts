@@ -8,7 +8,7 @@ import type { Engine } from '../../src/engine.js';
 import { skuInPartition, token, waitForDrain } from '../helpers.js';
 import type { OwnRedis } from '../support/redis-server.js';
 import type { Supervised } from '../support/processes.js';
-import { Model, type Expect } from './model.js';
+import { Model, SWEEP_SLACK_MS, type Expect } from './model.js';
 
 export interface World {
   apis: Supervised[];
@@ -214,6 +214,59 @@ class Buy implements Cmd {
   toString = () => `buy(u${this.user}, s${this.slot}, qty ${this.quantity}, ${this.key} key)`;
 }
 
+/** New buyers, one unit each, one fresh key each. */
+function newBuyers(r: Real, n: number): { user: string; key: string }[] {
+  return Array.from({ length: n }, (_, i) => ({
+    user: `${r.run}_c${r.freshKey()}_${i}`,
+    key: r.freshKey(),
+  }));
+}
+
+function buyOnce(r: Real, sku: string, b: { user: string; key: string }, expect503?: boolean) {
+  return r.jwt(b.user).then((jwt) =>
+    r.send('POST', `/v1/skus/${sku}/purchases`, jwt, {
+      body: { quantity: 1 },
+      key: b.key,
+      expect503,
+    }),
+  );
+}
+
+/**
+ * Buyers that raced each other: any serial order of their requests is a correct history, so
+ * there are as many winners as units (every buyer is new, so no limit applies) and every
+ * loser is sold out. The model takes the winners' orders.
+ */
+function judgeRace(
+  what: string,
+  m: Model,
+  sku: string,
+  buyers: { user: string; key: string }[],
+  answers: { status: number; body: any; replayed: boolean }[],
+): void {
+  const s = m.skus.get(sku);
+  const wants = buyers.map((b) => m.buy(b.user, sku, 1, b.key));
+  if (!s || s.paused) {
+    answers.forEach((a, i) => compare(what, a, wants[i]!));
+    return;
+  }
+  const winners = answers.filter((a) => a.status === 201).length;
+  assert.equal(winners, Math.min(buyers.length, s.available), `${what}: winners`);
+  answers.forEach((a, i) => {
+    const b = buyers[i]!;
+    if (a.status === 201)
+      m.accept(b.user, sku, 1, b.key, a.body.orderId, Date.parse(a.body.expiresAt));
+    else compare(what, a, { status: 409, code: 'SOLD_OUT' });
+  });
+}
+
+/**
+ * With 1 s reservations a buyer retried across a restart or a hang may arrive after an
+ * earlier winner's reservation expired: more winners than units is then a correct history
+ * the model cannot order. Races are checked on the long-lived SKUs.
+ */
+const raceable = (m: Model, sku: string) => (m.skus.get(sku)?.ttlMs ?? Infinity) > 1000;
+
 class ConcurrentBuys implements Cmd {
   constructor(
     readonly slot: number,
@@ -223,39 +276,126 @@ class ConcurrentBuys implements Cmd {
   async run(m: Model, r: Real) {
     const sku = r.skuIds[this.slot]!;
     await settle(m, sku);
-    const s = m.skus.get(sku);
-    // With 1 s reservations a buyer retried across a process restart may arrive after an
-    // earlier winner's reservation expired: more winners than units is then a correct
-    // history the model cannot order. Concurrency is checked on the long-lived SKUs.
-    if (s && s.ttlMs <= 1000) return;
-    const users = Array.from({ length: this.buyers }, (_, i) => `${r.run}_c${r.freshKey()}_${i}`);
-    const keys = users.map(() => r.freshKey());
-    const answers = await Promise.all(
-      users.map(async (u, i) =>
-        r.send('POST', `/v1/skus/${sku}/purchases`, await r.jwt(u), {
-          body: { quantity: 1 },
-          key: keys[i],
-          expect503: s?.paused,
-        }),
-      ),
-    );
-    // Any serial order of these requests is a correct history: as many winners as units
-    // (every buyer is new, so no limit applies), every loser sold out.
-    const wants = users.map((u, i) => m.buy(u, sku, 1, keys[i]!));
-    const winners = answers.filter((a) => a.status === 201).length;
-    if (!s || s.paused) {
-      answers.forEach((a, i) => compare(this.toString(), a, wants[i]!));
-      return;
-    }
-    assert.equal(winners, Math.min(this.buyers, s.available), `${this.toString()}: winners`);
-    answers.forEach((a, i) => {
-      if (a.status === 201)
-        m.accept(users[i]!, sku, 1, keys[i]!, a.body.orderId, Date.parse(a.body.expiresAt));
-      else compare(this.toString(), a, { status: 409, code: 'SOLD_OUT' });
-    });
+    if (!raceable(m, sku)) return;
+    const buyers = newBuyers(r, this.buyers);
+    const paused = m.skus.get(sku)?.paused;
+    const answers = await Promise.all(buyers.map((b) => buyOnce(r, sku, b, paused)));
+    judgeRace(this.toString(), m, sku, buyers, answers);
   }
   toString = () => `concurrentBuys(s${this.slot}, ${this.buyers} buyers)`;
 }
+
+/** An operator repairs a SKU while buyers race for it: the repair never loses or adds a unit. */
+class RepairUnderLoad implements Cmd {
+  constructor(
+    readonly slot: number,
+    readonly buyers: number,
+  ) {}
+  check = (m: Readonly<Model>) => m.skus.size > 0;
+  async run(m: Model, r: Real) {
+    const sku = r.skuIds[this.slot]!;
+    await settle(m, sku);
+    if (!raceable(m, sku)) return;
+    const buyers = newBuyers(r, this.buyers);
+    const paused = m.skus.get(sku)?.paused;
+    // Buyers who meet the repair's pause retry (SKU_UNAVAILABLE) until it ends.
+    const [repair, ...answers] = await Promise.all([
+      r.send('POST', `/v1/admin/skus/${sku}/repair`, r.world.adminToken, {
+        expect503: paused,
+      }),
+      ...buyers.map((b) => buyOnce(r, sku, b, paused)),
+    ]);
+    judgeRace(this.toString(), m, sku, buyers, answers);
+    if (repair.status === 503 && repair.body?.error?.code === 'REPAIR_FAILED') return;
+    compare(`${this.toString()}: the repair`, repair, m.repair(sku));
+  }
+  toString = () => `repairUnderLoad(s${this.slot}, ${this.buyers} buyers)`;
+}
+
+/**
+ * Redis hangs (SIGSTOP: connections stay open) while buyers arrive. Every request answers
+ * while it hangs, with 503 SERVICE_UNAVAILABLE and Retry-After, none waits for Redis; a
+ * request may still run once Redis wakes (it was on the wire), so each buyer then retries
+ * with the same key and the race is judged on the retries' answers.
+ */
+class HangRedis implements Cmd {
+  constructor(
+    readonly slot: number,
+    readonly buyers: number,
+  ) {}
+  check = () => true;
+  async run(m: Model, r: Real) {
+    const w = r.world;
+    const sku = r.skuIds[this.slot]!;
+    await settle(m);
+    w.faults += 1;
+    // Buyers only where the race can be judged (an attempt may still run after the hang,
+    // so every buyer must be resolved by a retry); a read of the SKU always.
+    const buyers = raceable(m, sku) ? newBuyers(r, this.buyers) : [];
+    const requests = [
+      { path: `/v1/skus/${sku}`, auth: w.adminToken, key: undefined },
+      ...(await Promise.all(
+        buyers.map(async (b) => ({
+          path: `/v1/skus/${sku}/purchases`,
+          auth: await r.jwt(b.user),
+          key: b.key,
+        })),
+      )),
+    ];
+    const url = await w.apis[1]!.proc.url;
+    w.redis.freeze();
+    let during: { status: number; code?: string; retryAfter: string | null }[];
+    try {
+      during = await Promise.all(
+        requests.map(async (q) => {
+          const res = await fetch(`${url}${q.path}`, {
+            method: q.key ? 'POST' : 'GET',
+            headers: {
+              authorization: `Bearer ${q.auth}`,
+              ...(q.key ? { 'idempotency-key': q.key, 'content-type': 'application/json' } : {}),
+            },
+            ...(q.key ? { body: JSON.stringify({ quantity: 1 }) } : {}),
+            signal: AbortSignal.timeout(HANG_MS),
+          });
+          const body = (await res.json()) as { error?: { code?: string } };
+          return {
+            status: res.status,
+            code: body.error?.code,
+            retryAfter: res.headers.get('retry-after'),
+          };
+        }),
+      ).catch((err: unknown) => {
+        throw new Error(`a request waited for the hung Redis (${String(err)})`);
+      });
+    } finally {
+      w.redis.thaw();
+    }
+    for (const d of during)
+      assert.deepEqual(
+        { status: d.status, code: d.code, retry: d.retryAfter !== null },
+        { status: 503, code: 'SERVICE_UNAVAILABLE', retry: true },
+        `${this.toString()}: the answer while Redis hung`,
+      );
+    await untilRedisAnswers(w);
+    // The sweeper was held too: let it return what ran out meanwhile before judging.
+    await sleep(SWEEP_SLACK_MS + 500);
+    await settle(m);
+    if (buyers.length === 0) return;
+    const paused = m.skus.get(sku)?.paused;
+    const answers = await Promise.all(buyers.map((b) => buyOnce(r, sku, b, paused)));
+    judgeRace(
+      this.toString(),
+      m,
+      sku,
+      buyers,
+      answers.map((a) => ({ ...a, replayed: false })),
+    );
+  }
+  toString = () => `nemesis(hang-redis while s${this.slot} has ${this.buyers} buyers)`;
+}
+
+/** How long a request may take while Redis hangs before the test says it waited for Redis. */
+const HANG_MS = 6000;
 
 class OrderAction implements Cmd {
   constructor(
@@ -348,7 +488,19 @@ class ForgetKey implements Cmd {
     const user = r.users[this.user]!;
     const key = r.lastKey.get(user);
     if (!key) return;
-    await r.world.reader.redis.del(r.world.reader.keys.idempotencyClaim(user, key));
+    const engine = r.world.reader;
+    // The key's time has run out, so its order is that old too: a rebuild after a loss of
+    // Redis's data must not bring the claim back (it restores claims by order age).
+    const orderId = m.claims.get(`${user}|${key}`)?.orderId;
+    if (orderId) {
+      await waitForDrain(engine, [m.orders.get(orderId)!.sku], 60_000);
+      const ttlMs = engine.cfg.IDEMPOTENCY_TTL_SECONDS * 1000;
+      await engine.db.order.update({
+        where: { id: orderId },
+        data: { createdAt: new Date(Date.now() - ttlMs - 60_000) },
+      });
+    }
+    await engine.redis.del(engine.keys.idempotencyClaim(user, key));
     m.forgetKey(user, key);
   }
   toString = () => `forgetLastKey(u${this.user})`;
@@ -452,5 +604,7 @@ export function commandArbitrary(opts: { kafka: boolean }) {
     user.map((u) => new ForgetKey(u)),
     fc.constantFrom(...faults).map((f) => new Nemesis(f)),
     fc.constantFrom(...faults).map((f) => new Nemesis(f)),
+    fc.tuple(slot, fc.integer({ min: 1, max: 6 })).map(([s, n]) => new HangRedis(s, n)),
+    fc.tuple(slot, fc.integer({ min: 2, max: 8 })).map(([s, n]) => new RepairUnderLoad(s, n)),
   ];
 }
