@@ -19,6 +19,23 @@ describe('services and clients', () => {
       );
   });
 
+  it('topics made at once by several runs each end with a leader for every partition', async () => {
+    // kafkajs's own wait for leaders gave up with UNKNOWN_TOPIC_OR_PARTITION when several
+    // runs (soaks in parallel) created topics at the same moment.
+    const topics = Array.from({ length: 6 }, () => uid('t-many'));
+    await Promise.all(topics.map((t) => ensureTopic(cfg.KAFKA_BROKERS, t, 16, () => undefined)));
+    const admin = createKafka(cfg, 'test').admin();
+    await admin.connect();
+    try {
+      const meta = await admin.fetchTopicMetadata({ topics });
+      for (const t of meta.topics)
+        assert.equal(t.partitions.filter((p) => p.leader >= 0).length, 16, t.name);
+      await admin.deleteTopics({ topics });
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
   it('a message produced and consumed through the Kafka module', async () => {
     const topic = uid('t-roundtrip');
     await ensureTopic(cfg.KAFKA_BROKERS, topic, 2, () => undefined);

@@ -469,10 +469,21 @@ export async function ensureTopic(
   try {
     const existing = await admin.listTopics();
     if (!existing.includes(topic)) {
+      // kafkajs's own wait for leaders gives up with UNKNOWN_TOPIC_OR_PARTITION when the
+      // broker is busy (several runs creating topics at once): wait here instead.
       await admin.createTopics({
         topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
-        waitForLeaders: true,
+        waitForLeaders: false,
       });
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const meta = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined);
+        const ready = meta?.topics[0]?.partitions.filter((p) => p.leader >= 0).length ?? 0;
+        if (ready >= partitions) break;
+        if (Date.now() > deadline)
+          throw new Error(`kafka: topic ${topic} has no leader for every partition after 60 s`);
+        await sleep(200);
+      }
       log(`kafka: created topic ${topic} with ${partitions} partitions`);
       return;
     }
