@@ -1,4 +1,4 @@
-// `npm run soak -- [--seed S] [--runs N] [--commands C] [--minutes M] [--path P]` (or SOAK_SEED,
+// `npm run soak -- [--seed S] [--runs N] [--commands C] [--minutes M] [--path P --replay-path R]` (or SOAK_SEED,
 // SOAK_RUNS): the model-based test for as long as asked. Ends with one line: runs, commands,
 // faults injected, failures; exits 1 on a failure, after printing the shrunk command list.
 import { parseArgs } from 'node:util';
@@ -13,6 +13,7 @@ const { values } = parseArgs({
     commands: { type: 'string' },
     minutes: { type: 'string' },
     path: { type: 'string' },
+    'replay-path': { type: 'string' },
   },
 });
 const seed = values.seed ?? process.env.SOAK_SEED;
@@ -25,6 +26,7 @@ const report = await runModel({
   maxCommands: Number(values.commands ?? 60),
   ...(values.minutes ? { timeLimitMs: Number(values.minutes) * 60_000 } : {}),
   ...(values.path ? { path: values.path } : {}),
+  ...(values['replay-path'] ? { replayPath: values['replay-path'] } : {}),
   log: (l) => console.log(l),
 }).finally(() => stores.close());
 if (report.failure) console.log(report.failure);

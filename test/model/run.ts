@@ -17,6 +17,8 @@ import { Model, SWEEP_SLACK_MS } from './model.js';
 export interface ModelRunOptions {
   seed?: number;
   path?: string;
+  /** The counterexample's replayPath: which of its commands ran (needed with `path`). */
+  replayPath?: string;
   runs: number;
   maxCommands: number;
   /** Stop starting new runs after this long (the soak's budget). */
@@ -127,9 +129,10 @@ export async function runModel(opts: ModelRunOptions): Promise<ModelRunReport> {
   try {
     const result = await fc.check(
       fc.asyncProperty(
-        fc.commands(commandArbitrary({ kafka: world.kafka !== undefined }), {
+        fc.commands(commandArbitrary(), {
           maxCommands: opts.maxCommands,
           size: 'max',
+          ...(opts.replayPath ? { replayPath: opts.replayPath } : {}),
         }),
         async (cmds) => {
           // Names unique to this process: PostgreSQL keeps every earlier run's SKUs.
@@ -155,8 +158,11 @@ export async function runModel(opts: ModelRunOptions): Promise<ModelRunReport> {
     if (result.failed) {
       report.firstFailedRun = result.numRuns;
       const err = result.errorInstance;
+      const replay = /replayPath="([^"]+)"/.exec(String(result.counterexample?.[0] ?? ''))?.[1];
       report.failure = [
         fc.defaultReportMessage(result) ?? 'failed',
+        `replay: npm run soak -- --seed ${seed} --path "${result.counterexamplePath}"` +
+          (replay ? ` --replay-path "${replay}"` : ''),
         err instanceof Error ? (err.stack ?? err.message) : String(err),
       ].join('\n');
     }
