@@ -31,6 +31,7 @@ local retention = tonumber(ARGV[4])
 
 --- @include "nowMs"
 --- @include "checkTypes"
+--- @include "refuseChange"
 --- @include "appendEvent"
 
 local order = redis.call('HMGET', orderKey, 'user', 'sku', 'quantity', 'status', 'createdAt', 'expiresAt')
@@ -56,16 +57,9 @@ local now = nowMs()
 if now >= expiresAt then
   return {-10}
 end
-local paused = redis.call('HGET', skuKey, 'paused')
-if not paused then
-  return {-1}
-end
-if paused == '1' then
-  return {-6}
-end
-local badKey = checkTypes(skuKey, 'hash', expiriesKey, 'zset', eventsKey, 'stream')
-if badKey then
-  return {-13, badKey}
+local refused = refuseChange(skuKey, skuKey, 'hash', expiriesKey, 'zset', eventsKey, 'stream')
+if refused then
+  return refused
 end
 
 -- Writes.

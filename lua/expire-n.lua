@@ -14,6 +14,7 @@
 ]]
 --- @include "nowMs"
 --- @include "checkTypes"
+--- @include "refuseChange"
 --- @include "appendEvent"
 --- @include "release"
 

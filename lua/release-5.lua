@@ -25,6 +25,7 @@
 ]]
 --- @include "nowMs"
 --- @include "checkTypes"
+--- @include "refuseChange"
 --- @include "appendEvent"
 --- @include "release"
 

@@ -1,6 +1,6 @@
 --[[
   Ends a live order and puts its units back, exactly once (see release-5.lua and
-  expire-n.lua, its two callers). Needs nowMs, checkTypes and appendEvent.
+  expire-n.lua, its two callers). Needs nowMs, checkTypes, refuseChange and appendEvent.
   Output: the reply layout of release-5.lua.
 ]]
 local function release(skuKey, usersKey, orderKey, expiriesKey, eventsKey, skuId, orderId, mode, userId, retention)
@@ -43,16 +43,9 @@ local function release(skuKey, usersKey, orderKey, expiriesKey, eventsKey, skuId
       return {-9}
     end
   end
-  local paused = redis.call('HGET', skuKey, 'paused')
-  if not paused then
-    return {-1}
-  end
-  if paused == '1' then
-    return {-6}
-  end
-  local badKey = checkTypes(skuKey, 'hash', usersKey, 'hash', expiriesKey, 'zset', eventsKey, 'stream')
-  if badKey then
-    return {-13, badKey}
+  local refused = refuseChange(skuKey, skuKey, 'hash', usersKey, 'hash', expiriesKey, 'zset', eventsKey, 'stream')
+  if refused then
+    return refused
   end
 
   -- Writes.
