@@ -5,182 +5,11 @@
 // engine must recover by itself when it returns, and SIGTERM must stop an engine process
 // promptly while its Redis hangs. At the end both stores hold every acknowledged order once.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { startEngine, token, uid, waitForDrain } from '../helpers.js';
-
-const mainJs = fileURLToPath(new URL('../../src/main.js', import.meta.url));
-const logDir = join('.services', 'test-logs');
-mkdirSync(logDir, { recursive: true });
-const children = new Set<ChildProcess>();
-const killAll = () => {
-  for (const c of children) {
-    try {
-      if (c.pid) process.kill(-c.pid, 'SIGCONT');
-    } catch {
-      // already gone
-    }
-    c.kill('SIGKILL');
-  }
-  children.clear();
-};
-process.on('exit', killAll);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
-
-function exitOf(child: ChildProcess): Promise<NodeJS.Signals | number | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      resolve(child.signalCode ?? child.exitCode);
-      return;
-    }
-    child.once('exit', (code, signal) => {
-      children.delete(child);
-      resolve(signal ?? code);
-    });
-  });
-}
-
-/** A redis-server of our own, detached, its data in `dir`, durable with AOF fsync always. */
-class OwnRedis {
-  child: ChildProcess | undefined;
-  constructor(
-    readonly port: number,
-    readonly dir: string,
-  ) {}
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    const child = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(this.port),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        this.dir,
-        '--save',
-        '',
-        '--appendonly',
-        'yes',
-        '--appendfsync',
-        'always',
-      ],
-      { detached: true, stdio: 'ignore' },
-    );
-    children.add(child);
-    this.child = child;
-    const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
-    probe.on('error', () => undefined);
-    try {
-      for (let i = 0; i < 100; i++) {
-        try {
-          if ((await probe.ping()) === 'PONG') return;
-        } catch {
-          await sleep(100);
-        }
-      }
-      throw new Error(`redis-server on ${this.port} did not answer`);
-    } finally {
-      probe.disconnect();
-    }
-  }
-
-  signal(sig: NodeJS.Signals): void {
-    if (this.child?.pid) process.kill(this.child.pid, sig);
-  }
-
-  async kill(): Promise<void> {
-    const child = this.child;
-    if (!child) return;
-    this.child = undefined;
-    try {
-      if (child.pid) process.kill(child.pid, 'SIGCONT');
-    } catch {
-      // already gone
-    }
-    child.kill('SIGKILL');
-    await exitOf(child);
-    children.delete(child);
-  }
-}
-
-interface Proc {
-  child: ChildProcess;
-  url: Promise<string>;
-  exited: Promise<NodeJS.Signals | number | null>;
-}
-
-/** `node src/main.js <roles>` in its own process group, its log in a file. */
-function spawnRoles(name: string, roles: string[], env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, [mainJs, ...roles], {
-    env: { ...process.env, LOG_LEVEL: 'info', PORT: '0', SWEEP_INTERVAL_MS: '200', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  children.add(child);
-  const log = createWriteStream(join(logDir, `redis-outage-${name}.log`), { flags: 'a' });
-  child.stderr!.pipe(log);
-  const lines = createInterface({ input: child.stdout! });
-  const url = new Promise<string>((resolve) => {
-    lines.on('line', (line) => {
-      log.write(line + '\n');
-      const m = /"listening":"(http:\/\/[^"]+)"/.exec(line);
-      if (m?.[1]) resolve(m[1]);
-    });
-  });
-  return { child, url, exited: exitOf(child) };
-}
-
-/** Halts every supervisor, so that killing the children does not start new ones. */
-const halts = new Set<() => void>();
-
-/** Restarts a role process whenever it exits (as a supervisor would) until stopped. */
-function supervise(name: string, roles: string[], env: Record<string, string>) {
-  let stopped = false;
-  halts.add(() => (stopped = true));
-  let n = 0;
-  let current = spawnRoles(`${name}-${n}`, roles, env);
-  const watch = (p: Proc) =>
-    void p.exited.then(() => {
-      if (stopped) return;
-      n += 1;
-      current = spawnRoles(`${name}-${n}`, roles, env);
-      watch(current);
-    });
-  watch(current);
-  return {
-    get proc() {
-      return current;
-    },
-    async stop() {
-      stopped = true;
-      current.child.kill('SIGTERM');
-      await current.exited;
-    },
-  };
-}
+import { killAll, spawnRoles, supervise, type Supervised } from '../support/processes.js';
+import { startOwnRedis, type OwnRedis } from '../support/redis-server.js';
 
 interface Answer {
   at: number;
@@ -294,25 +123,22 @@ async function waitForCreated(answers: Answer[], since: number, timeoutMs: numbe
 }
 
 describe('Redis unreachable mid-load (own redis-server, AOF always)', { timeout: 600_000 }, () => {
-  let dir: string;
   let redis: OwnRedis;
+  const supervised: Supervised[] = [];
   let reader: Awaited<ReturnType<typeof startEngine>> | undefined;
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'redis-outage-'));
-    redis = new OwnRedis(await freePort(), dir);
-    await redis.start();
+    redis = await startOwnRedis(['--appendonly', 'yes', '--appendfsync', 'always']);
   });
   after(async () => {
-    for (const halt of halts) halt();
+    await Promise.all(supervised.map((p) => p.stop().catch(() => undefined)));
     killAll();
     await reader?.stop().catch(() => undefined);
-    await redis.kill();
-    rmSync(dir, { recursive: true, force: true });
+    await redis.close();
   });
 
   it('answers 503 fast while Redis hangs or is down, recovers by itself, stops promptly on SIGTERM, loses nothing', async (t) => {
-    const env = { REDIS_URL: redis.url };
+    const env = { REDIS_URL: redis.url, SWEEP_INTERVAL_MS: '200' };
     reader = await startEngine([], env);
     const skus = Array.from({ length: 4 }, () => uid('outage'));
     for (const sku of skus)
@@ -326,9 +152,9 @@ describe('Redis unreachable mid-load (own redis-server, AOF always)', { timeout:
       reservationTtlSeconds: 1,
     });
 
-    const api = spawnRoles('api', ['api', 'sweeper'], env);
-    const pipeline = spawnRoles('pipeline', ['relay', 'writer'], env);
-    let restarted: { api: ReturnType<typeof supervise>; pipeline: ReturnType<typeof supervise> };
+    const api = spawnRoles('redis-outage-api', ['api', 'sweeper'], env);
+    const pipeline = spawnRoles('redis-outage-pipeline', ['relay', 'writer'], env);
+    let restarted: { api: Supervised; pipeline: Supervised };
     let currentUrl = () => api.url;
     const apiUrl = await api.url;
     const load = startLoad(() => currentUrl(), skus);
@@ -338,7 +164,7 @@ describe('Redis unreachable mid-load (own redis-server, AOF always)', { timeout:
 
       // (a) Redis hung: the connection stays open, nothing answers.
       const stopAt = Date.now();
-      redis.signal('SIGSTOP');
+      redis.freeze();
       await sleep(3000);
       const ready = await readyz(apiUrl);
       assert.equal(ready.status, 503, ready.body);
@@ -348,7 +174,7 @@ describe('Redis unreachable mid-load (own redis-server, AOF always)', { timeout:
       );
       await sleep(7000);
       const contAt = Date.now();
-      redis.signal('SIGCONT');
+      redis.thaw();
       const maxHung = assertFastUnavailable(
         duringOutage(load.answers, stopAt, contAt),
         'Redis hung',
@@ -404,7 +230,7 @@ describe('Redis unreachable mid-load (own redis-server, AOF always)', { timeout:
       assert.equal(status, 'expired', 'the sweeper expired a 1 s reservation after the outages');
 
       // (c) SIGTERM while Redis hangs: every engine process exits promptly.
-      redis.signal('SIGSTOP');
+      redis.freeze();
       await sleep(1500);
       const termAt = Date.now();
       api.child.kill('SIGTERM');
@@ -413,7 +239,7 @@ describe('Redis unreachable mid-load (own redis-server, AOF always)', { timeout:
         api.exited.then((how) => ({ how, ms: Date.now() - termAt })),
         pipeline.exited.then((how) => ({ how, ms: Date.now() - termAt })),
       ]);
-      redis.signal('SIGCONT');
+      redis.thaw();
       t.diagnostic(
         `SIGTERM with Redis hung: api exited in ${apiExit.ms} ms (${String(apiExit.how)}), ` +
           `relay+writer in ${pipelineExit.ms} ms (${String(pipelineExit.how)})`,
@@ -423,9 +249,10 @@ describe('Redis unreachable mid-load (own redis-server, AOF always)', { timeout:
 
       // Restart them (as a supervisor would) so the load ends and the pipeline drains.
       restarted = {
-        api: supervise('api-2', ['api', 'sweeper'], env),
-        pipeline: supervise('pipeline-2', ['relay', 'writer'], env),
+        api: supervise('redis-outage-api-2', ['api', 'sweeper'], () => env),
+        pipeline: supervise('redis-outage-pipeline-2', ['relay', 'writer'], () => env),
       };
+      supervised.push(restarted.api, restarted.pipeline);
       currentUrl = () => restarted.api.proc.url;
       await currentUrl();
       await sleep(2000);

@@ -6,13 +6,13 @@ import { createServer as createHttp, type Server } from 'node:http';
 import { IncidentStore } from '../../src/alerts/incidents.js';
 import type { Db } from '../../src/clients/db.js';
 import { createKafka } from '../../src/clients/kafka.js';
+import { ensureTopic } from '../../tools/services/services.js';
 import { testConfig, uid } from '../helpers.js';
 import { ownRedis } from '../support/redis-server.js';
 
 export interface OwnStack {
   /** Config overrides that point an engine at this stack. */
   env: Record<string, string>;
-  redisUrl: string;
   /** Webhook deliveries this stack's receiver got (it answers 204). */
   received: { type: string; kind: string; sku: string }[];
   close(): Promise<void>;
@@ -48,22 +48,17 @@ export async function ownStack(): Promise<OwnStack> {
   };
   try {
     await admin.connect();
-    await admin.createTopics({
-      topics: [{ topic, numPartitions: cfg.INVENTORY_PARTITIONS, replicationFactor: 1 }],
-      waitForLeaders: true,
-    });
+    await ensureTopic(cfg.KAFKA_BROKERS, topic, cfg.INVENTORY_PARTITIONS, () => undefined);
     await new Promise<void>((r) => rx.listen(0, '127.0.0.1', r));
   } catch (err) {
     await close();
     throw err;
   }
   const a = rx.address() as { port: number };
-  const redisUrl = redis.url;
   return {
-    redisUrl,
     received,
     env: {
-      REDIS_URL: redisUrl,
+      REDIS_URL: redis.url,
       REDIS_DURABILITY: 'none',
       KAFKA_TOPIC: topic,
       KAFKA_WRITER_GROUP: uid('fs-test-writer'),
