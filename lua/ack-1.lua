@@ -10,9 +10,5 @@
 ]]
 local eventsKey = KEYS[1]
 
-local ids = {}
-for i = 2, #ARGV do
-  ids[#ids + 1] = ARGV[i]
-end
-redis.call('XACK', eventsKey, ARGV[1], unpack(ids))
-return redis.call('XDEL', eventsKey, unpack(ids))
+redis.call('XACK', eventsKey, ARGV[1], unpack(ARGV, 2))
+return redis.call('XDEL', eventsKey, unpack(ARGV, 2))

@@ -19,10 +19,13 @@
 --- @include "release"
 
 local retention = tonumber(ARGV[1])
+-- Once per batch, not per order: the clock, and the types of the keys every order shares.
+local now = nowMs()
+local sharedChecked = not checkTypes(KEYS[1], 'zset', KEYS[2], 'stream')
 local codes = {}
 for i = 0, (#KEYS - 2) / 3 - 1 do
   local reply = release(KEYS[3 + 3 * i], KEYS[4 + 3 * i], KEYS[5 + 3 * i], KEYS[1], KEYS[2],
-    ARGV[2 + 2 * i], ARGV[3 + 2 * i], 'expire', '', retention)
+    ARGV[2 + 2 * i], ARGV[3 + 2 * i], 'expire', '', retention, now, sharedChecked)
   codes[i + 1] = reply[1]
 end
 return codes

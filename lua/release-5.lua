@@ -30,4 +30,4 @@
 --- @include "release"
 
 return release(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4],
-  tonumber(ARGV[5]))
+  tonumber(ARGV[5]), nowMs(), false)

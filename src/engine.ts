@@ -27,6 +27,7 @@ import { PipelineGauge } from './pipeline/drain.js';
 import { closeRedis, createRedis, type RedisClient } from './clients/redis.js';
 import { createRedlock, Leadership, withLock } from './clients/locks.js';
 import { DurabilityWatch } from './clients/redis-durability.js';
+import { DeadlineExceeded, withDeadline } from './shared/deadline.js';
 
 export const ROLES = ['api', 'sweeper', 'relay', 'writer', 'reconciler'] as const;
 export type Role = (typeof ROLES)[number];
@@ -294,21 +295,13 @@ export class Engine {
     // dead service past its share is left behind, and the next one runs.
     const deadline = Date.now() + this.cfg.SHUTDOWN_TIMEOUT_MS;
     const step = async (name: string, fn: () => Promise<unknown>) => {
-      let timer: NodeJS.Timeout | undefined;
-      const overran = await Promise.race([
-        fn().then(
-          () => false,
-          (err: unknown) => {
-            this.log.error({ err, step: name }, 'shutdown step failed');
-            return false;
-          },
-        ),
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(true), Math.max(deadline - Date.now(), 100));
-        }),
-      ]);
-      clearTimeout(timer);
-      if (overran) this.log.warn({ step: name }, 'shutdown step overran its time; moving on');
+      try {
+        await withDeadline(fn(), Math.max(deadline - Date.now(), 100));
+      } catch (err) {
+        if (err instanceof DeadlineExceeded)
+          this.log.warn({ step: name }, 'shutdown step overran its time; moving on');
+        else this.log.error({ err, step: name }, 'shutdown step failed');
+      }
     };
     const closers = this.closers.reverse();
     this.closers = [];

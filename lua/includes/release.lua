@@ -1,9 +1,12 @@
 --[[
   Ends a live order and puts its units back, exactly once (see release-5.lua and
-  expire-n.lua, its two callers). Needs nowMs, checkTypes, refuseChange and appendEvent.
+  expire-n.lua, its two callers). Needs checkTypes, refuseChange and appendEvent.
+  now: the caller's nowMs(); sharedChecked: the caller has checked the types of the
+  partition's expiry index and event stream (expire-n, once per batch).
   Output: the reply layout of release-5.lua.
 ]]
-local function release(skuKey, usersKey, orderKey, expiriesKey, eventsKey, skuId, orderId, mode, userId, retention)
+local function release(skuKey, usersKey, orderKey, expiriesKey, eventsKey, skuId, orderId, mode,
+    userId, retention, now, sharedChecked)
   local member = skuId .. ':' .. orderId
   local order = redis.call('HMGET', orderKey, 'user', 'sku', 'quantity', 'status', 'createdAt', 'expiresAt')
   if not order[1] or order[2] ~= skuId or (mode == 'cancel' and order[1] ~= userId) then
@@ -29,7 +32,6 @@ local function release(skuKey, usersKey, orderKey, expiriesKey, eventsKey, skuId
     return {2, status, quantity, createdAt, expiresAt, owner}
   end
 
-  local now = nowMs()
   if mode == 'cancel' then
     if status ~= 'reserved' and status ~= 'confirmed' then
       return {-8, status}
@@ -43,7 +45,12 @@ local function release(skuKey, usersKey, orderKey, expiriesKey, eventsKey, skuId
       return {-9}
     end
   end
-  local refused = refuseChange(skuKey, skuKey, 'hash', usersKey, 'hash', expiriesKey, 'zset', eventsKey, 'stream')
+  local refused
+  if sharedChecked then
+    refused = refuseChange(skuKey, skuKey, 'hash', usersKey, 'hash')
+  else
+    refused = refuseChange(skuKey, skuKey, 'hash', usersKey, 'hash', expiriesKey, 'zset', eventsKey, 'stream')
+  end
   if refused then
     return refused
   end

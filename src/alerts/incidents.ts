@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../clients/db.js';
 import { Prisma } from '../clients/db.js';
+import { storableJson } from '../shared/storable.js';
 
 export const INCIDENT_KINDS = ['DRIFT', 'LAG', 'REDIS_BEHIND', 'CONSERVATION', 'ANOMALY'] as const;
 export type IncidentKind = (typeof INCIDENT_KINDS)[number];
@@ -50,10 +51,6 @@ export interface OpenIncident {
   /** PostgreSQL's sequence when the incident was last seen. */
   dbSequence: number | null;
 }
-
-/** jsonb refuses the NUL character (\u0000): keep it visible but storable. */
-const storableJson = (v: unknown) =>
-  JSON.stringify(v, (_k, x: unknown) => (typeof x === 'string' ? x.replace(/\0/g, '\\u0000') : x));
 
 export class IncidentStore {
   constructor(

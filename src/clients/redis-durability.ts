@@ -4,6 +4,7 @@
 // against REDIS_DURABILITY: in production a weaker promise refuses to start.
 import { Cluster, ReplyError, type Redis } from 'ioredis';
 import client from 'prom-client';
+import { withDeadline } from '../shared/deadline.js';
 import type { Logger } from '../shared/log.js';
 import { registry } from '../shared/metrics.js';
 import type { RedisClient } from './redis.js';
@@ -97,20 +98,6 @@ function setGauge(report: DurabilityReport): void {
     gauge.set({ promise: p, required: report.required }, p === report.actual ? 1 : 0);
 }
 
-async function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_r, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 async function readNode(node: Redis, timeoutMs: number): Promise<NodeSettings> {
   const name = `${node.options.host ?? '127.0.0.1'}:${node.options.port ?? 6379}`;
   const get = async (parameter: string) => {
@@ -164,7 +151,6 @@ export class DurabilityWatch {
   private lastStated: string | undefined;
   private stopped = false;
   private readonly onReady = () => void this.check().catch(() => undefined);
-  last: DurabilityReport | undefined;
 
   constructor(
     private readonly redis: RedisClient,
@@ -176,7 +162,6 @@ export class DurabilityWatch {
     const nodes = await readPersistence(this.redis, this.opts.timeoutMs ?? 5000);
     const report = assess(nodes, this.opts.required);
     if (this.stopped) return report;
-    this.last = report;
     setGauge(report);
     const key = `${report.actual}|${report.redis}`;
     if (key !== this.lastStated) {

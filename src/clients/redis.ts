@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cluster, Command, Redis, type Result } from 'ioredis';
 import type { Config } from '../shared/config.js';
+import { withDeadline } from '../shared/deadline.js';
 
 export type RedisClient = Redis | Cluster;
 type Arg = string | number;
@@ -135,6 +136,9 @@ export function createRedis(cfg: Config, opts: RedisClientOptions = {}): RedisCl
     if (client instanceof Redis && client.status === 'ready' && longInFlight.size === 0)
       client.stream.destroy();
   };
+  const onCommandError = (err: unknown) => {
+    if (err instanceof Error && err.message === 'Command timed out') dropHungConnection();
+  };
   const target = client as unknown as { sendCommand: SendCommand };
   const send = target.sendCommand.bind(client) as SendCommand;
   target.sendCommand = (command, ...rest) => {
@@ -152,9 +156,7 @@ export function createRedis(cfg: Config, opts: RedisClientOptions = {}): RedisCl
       }
     } else {
       command.setTimeout(cfg.REDIS_COMMAND_TIMEOUT_MS);
-      command.promise.catch((err: unknown) => {
-        if (err instanceof Error && err.message === 'Command timed out') dropHungConnection();
-      });
+      command.promise.catch(onCommandError);
     }
     return send(command, ...rest);
   };
@@ -171,17 +173,9 @@ export async function closeRedis(client: RedisClient, timeoutMs = 1000): Promise
     client.disconnect();
     return;
   }
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      client.quit(),
-      new Promise((_r, reject) => {
-        timer = setTimeout(() => reject(new Error('quit timed out')), timeoutMs);
-      }),
-    ]);
+    await withDeadline(client.quit(), timeoutMs);
   } catch {
     client.disconnect();
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -4,6 +4,7 @@
 // is down goes to the log, once per change.
 import type { Admin } from 'kafkajs';
 import type { Db } from '../clients/db.js';
+import { withDeadline } from '../shared/deadline.js';
 import type { Logger } from '../shared/log.js';
 import type { RedisClient } from '../clients/redis.js';
 
@@ -14,19 +15,11 @@ type Service = 'redis' | 'postgres' | 'kafka';
 type Checked = { status: 'up' } | { status: 'down'; error: string };
 
 async function check(fn: () => Promise<unknown>, timeoutMs: number): Promise<Checked> {
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      fn(),
-      new Promise((_r, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      }),
-    ]);
+    await withDeadline(fn(), timeoutMs);
     return { status: 'up' };
   } catch (err) {
     return { status: 'down', error: err instanceof Error ? err.message : String(err) };
-  } finally {
-    clearTimeout(timer);
   }
 }
 

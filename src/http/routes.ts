@@ -17,8 +17,6 @@ import {
   skuParam,
 } from './validators.js';
 
-export type { Auth };
-
 export interface RouteSpec {
   method: 'get' | 'post';
   /** OpenAPI style: /v1/skus/{sku} */

@@ -17,7 +17,6 @@ import {
   type NewSku,
 } from './types.js';
 
-export { MAX_SUPPLY } from './types.js';
 export type { InventoryOptions, NewSku, Order, OrderStatus, SkuView } from './types.js';
 
 export class Inventory {
@@ -90,10 +89,6 @@ export class Inventory {
 
   setPaused(skuId: string, paused: boolean) {
     return this.skus.setPaused(skuId, paused);
-  }
-
-  loadFromDb(skuId: string, replace?: { expectedSequence: number }) {
-    return this.rebuild.loadFromDb(skuId, replace);
   }
 
   repair(skuId: string, waitMs?: number) {

@@ -2,7 +2,7 @@
 // decides (stock, per-user limit, sale window, pause), records the order and its event.
 import { InventoryPart, type InventoryContext } from './types.js';
 import { AppError } from '../shared/errors.js';
-import { claimValue, parseClaim } from '../shared/keys.js';
+import { claimValue, parseClaim, type SkuKeys } from '../shared/keys.js';
 import type { Rebuilder } from './rebuild.js';
 import { orderReply, ScriptCode, scriptError } from './script-codes.js';
 import type { Order } from './types.js';
@@ -44,27 +44,12 @@ export class Purchases extends InventoryPart {
       orderId = claim === null ? fresh : this.matchClaim(claim, skuId, quantity);
     }
 
-    const decide = (id: string) =>
-      this.redis.fsPurchase(
-        k.sku,
-        k.users,
-        k.order(id),
-        k.expiries,
-        k.events,
-        k.restoredClaims,
-        skuId,
-        userId,
-        quantity,
-        id,
-        idempotencyKey,
-        claimKey,
-      );
-    let reply = await decide(orderId);
+    let reply = await this.decide(k, orderId, skuId, userId, quantity, idempotencyKey, claimKey);
     if (Number(reply[0]) === ScriptCode.ClaimRestored) {
       // A rebuild restored this key's claim while the request held a placeholder: the order
       // the key made before Redis lost its data answers (the script will not name another).
       orderId = String(reply[1]);
-      reply = await decide(orderId);
+      reply = await this.decide(k, orderId, skuId, userId, quantity, idempotencyKey, claimKey);
     }
     const done = orderReply(reply, orderId, skuId);
     if (done) {
@@ -75,6 +60,32 @@ export class Purchases extends InventoryPart {
     if (code === ScriptCode.SoldOut && Number(reply[1]) === 0) this.soldOut.mark(skuId);
     if (code === ScriptCode.SkuStateMissing) return this.rebuild.stateMissing(skuId);
     throw scriptError(code, reply);
+  }
+
+  /** The purchase script for one order id. */
+  private decide(
+    k: SkuKeys,
+    orderId: string,
+    skuId: string,
+    userId: string,
+    quantity: number,
+    idempotencyKey: string,
+    claimKey: string,
+  ): Promise<unknown[]> {
+    return this.redis.fsPurchase(
+      k.sku,
+      k.users,
+      k.order(orderId),
+      k.expiries,
+      k.events,
+      k.restoredClaims,
+      skuId,
+      userId,
+      quantity,
+      orderId,
+      idempotencyKey,
+      claimKey,
+    );
   }
 
   private matchClaim(value: string, skuId: string, quantity: number): string {

@@ -6,7 +6,7 @@ import { InventoryPart, type InventoryContext } from './types.js';
 import { Prisma } from '../clients/db.js';
 import { AppError } from '../shared/errors.js';
 import { claimValue } from '../shared/keys.js';
-import { skuUnavailable } from './script-codes.js';
+import { ScriptCode, skuUnavailable } from './script-codes.js';
 
 const UNKNOWN_SKU_CACHE_MS = 1000;
 
@@ -84,7 +84,7 @@ export class Rebuilder extends InventoryPart {
       );
     }
     const reply = await this.redis.fsLoad(keys.length, ...keys, ...args);
-    return Number(reply[0]) === 1;
+    return Number(reply[0]) === ScriptCode.Done;
   }
 
   /**
@@ -150,10 +150,19 @@ export class Rebuilder extends InventoryPart {
     if (restoredLeftS > 0) await this.redis.expire(k.restoredClaims, restoredLeftS);
   }
 
+  /** One rebuild of a SKU at a time, across instances: the lazy rebuild and the repair. */
+  private rebuildLock(skuId: string): string {
+    return this.keys.lock(this.keys.partitionOf(skuId), `rebuild:${skuId}`);
+  }
+
   /** The catalog epoch Redis holds, set to a fresh one when it has none (first use, or lost). */
   private async catalogEpoch(): Promise<string> {
+    // A plain read in the usual case: a flood of made-up ids must not make writes.
+    const key = this.keys.catalogEpoch();
+    const held = await this.redis.get(key);
+    if (held !== null) return held;
     const fresh = randomUUID();
-    return (await this.redis.set(this.keys.catalogEpoch(), fresh, 'NX', 'GET')) ?? fresh;
+    return (await this.redis.set(key, fresh, 'NX', 'GET')) ?? fresh;
   }
 
   /** A SKU was just written to PostgreSQL: no instance may answer 404 for it from memory. */
@@ -194,7 +203,7 @@ export class Rebuilder extends InventoryPart {
     this.rebuilding.add(skuId);
     const partition = this.keys.partitionOf(skuId);
     const task = this.opts
-      .withLock(this.keys.lock(partition, `rebuild:${skuId}`), async () => {
+      .withLock(this.rebuildLock(skuId), async () => {
         if (this.closed || (await this.redis.exists(this.keys.forSku(skuId).sku))) return;
         if (!(await this.opts.waitForPipeline(partition))) return;
         if (this.closed) return;
@@ -245,7 +254,7 @@ export class Rebuilder extends InventoryPart {
       }
       const expectedSequence = sequence;
       const replaced =
-        (await this.opts.withLock(this.keys.lock(k.partition, `rebuild:${skuId}`), () =>
+        (await this.opts.withLock(this.rebuildLock(skuId), () =>
           this.loadFromDb(skuId, { expectedSequence }),
         )) === true;
       if (!replaced) throw new AppError('REPAIR_FAILED');

@@ -1,6 +1,7 @@
 // Which PostgreSQL failures are the event's fault (permanent: retrying the same event can
 // only fail again) and which are the moment's (transient: retry with backoff, never park).
 import { Prisma } from '../clients/db.js';
+import { storableText } from '../shared/storable.js';
 
 /**
  * SQLSTATE classes an event's content can cause: 22 data exception (a NUL in jsonb, a
@@ -57,9 +58,4 @@ export function describeFailure(err: unknown): string {
         : String(o.message ?? err);
   const detail = typeof cause?.detail === 'string' ? ` (${cause.detail})` : '';
   return storableText(`${code}: ${message.trim()}${detail}`);
-}
-
-/** PostgreSQL text cannot hold NUL: keep it visible as the JSON escape it came as. */
-export function storableText(s: string): string {
-  return s.replace(/\0/g, '\\u0000');
 }

@@ -1,7 +1,6 @@
 // How far a partition's events are from PostgreSQL: the Redis stream (entries not yet
 // relayed to Kafka) and the DB writer's lag on the matching Kafka partition. A SKU may only
 // be rebuilt from PostgreSQL once every event issued before its state was lost got there.
-import { Cluster } from 'ioredis';
 import type { Admin } from 'kafkajs';
 import type { KeySpace } from '../shared/keys.js';
 import type { RedisClient } from '../clients/redis.js';
@@ -51,17 +50,8 @@ export class PipelineGauge {
   /** Every partition's stream length in one round trip (one per node on a cluster). */
   async streamLengths(): Promise<Map<number, number>> {
     const streams = Array.from({ length: this.keys.partitions }, (_, p) => this.keys.events(p));
-    let lengths: number[];
-    if (this.redis instanceof Cluster) {
-      // Streams live in different slots: auto-pipelining batches them per node.
-      lengths = await Promise.all(streams.map((s) => this.redis.xlen(s)));
-    } else {
-      const replies = (await this.redis.pipeline(streams.map((s) => ['xlen', s])).exec()) ?? [];
-      lengths = replies.map(([err, n]) => {
-        if (err) throw err;
-        return Number(n);
-      });
-    }
+    // Auto-pipelining (every client has it) sends these as one batch per node.
+    const lengths = await Promise.all(streams.map((s) => this.redis.xlen(s)));
     return new Map(lengths.map((n, p) => [p, n]));
   }
 

@@ -19,7 +19,8 @@ import type { Db, Prisma } from '../clients/db.js';
 import type { Logger } from '../shared/log.js';
 import { writerBatch, writerDuration, writerEvents } from '../shared/metrics.js';
 import { crashPoint } from '../shared/crash.js';
-import { describeFailure, isPermanent, storableText } from './db-failures.js';
+import { storableText } from '../shared/storable.js';
+import { describeFailure, isPermanent } from './db-failures.js';
 import { parseEvent } from './events.js';
 import { asInt, parseMessages, planBatch, type Anomaly, type Plan, type SkuRow } from './plan.js';
 
@@ -35,6 +36,19 @@ export interface ApplyResult {
   applied: number;
   duplicates: number;
   anomalies: Anomaly[];
+}
+
+/** The row that records an anomaly (its texts made storable), wherever it is written. */
+function anomalyRow(a: Anomaly, topic: string, partition: number) {
+  return {
+    kind: a.kind,
+    skuId: a.skuId,
+    topic,
+    partition,
+    offset: a.offset,
+    reason: storableText(a.reason),
+    payload: storableText(a.payload),
+  };
 }
 
 /** Applies one ordered chunk of a partition's messages in one transaction. */
@@ -113,15 +127,7 @@ async function persist(
   }
   if (anomalies.length) {
     await tx.pipelineAnomaly.createMany({
-      data: anomalies.map((a) => ({
-        kind: a.kind,
-        skuId: a.skuId,
-        topic: where.topic,
-        partition: where.partition,
-        offset: a.offset,
-        reason: storableText(a.reason),
-        payload: storableText(a.payload),
-      })),
+      data: anomalies.map((a) => anomalyRow(a, where.topic, where.partition)),
     });
   }
   for (const d of plan.drifts) await incidents.openWithin(tx, d);
@@ -210,17 +216,7 @@ async function parkMessage(
             },
           });
       }
-      await tx.pipelineAnomaly.create({
-        data: {
-          kind: a.kind,
-          skuId: a.skuId,
-          topic,
-          partition,
-          offset: a.offset,
-          reason: a.reason,
-          payload: a.payload,
-        },
-      });
+      await tx.pipelineAnomaly.create({ data: anomalyRow(a, topic, partition) });
     });
   try {
     await park(anomaly, true);

@@ -138,11 +138,7 @@ export function parseClaim(value: string): Claim | undefined {
   return { sku, quantity: Number(quantity), orderId };
 }
 
-/** An expiry index entry names its SKU and order: `<sku>:<orderId>`. */
-export function expiryMember(skuId: string, orderId: string): string {
-  return `${skuId}:${orderId}`;
-}
-
+/** An expiry index entry names its SKU and order: `<sku>:<orderId>` (the scripts write it). */
 export function parseExpiryMember(member: string): { sku: string; orderId: string } {
   const at = member.indexOf(':');
   return { sku: member.slice(0, at), orderId: member.slice(at + 1) };
