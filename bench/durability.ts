@@ -157,7 +157,7 @@ export async function durabilityBench(
       await x.api?.stop().catch(() => undefined);
       await x.pipeline?.stop().catch(() => undefined);
       await x.local.stop().catch(() => undefined);
-      await x.redis.stop();
+      await x.redis.close();
     }
   }
 }

@@ -2,14 +2,12 @@
 // at once (the unpaid carts of a big sale), and the sweeper returns their units while
 // purchases of another SKU go on beside it. Reports expirations per second and the
 // purchases' latency during the sweep.
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Engine } from '../src/engine.js';
 import { Sweeper } from '../src/inventory/sweeper.js';
 import { loadConfig } from '../src/shared/config.js';
 import { ownRedis } from '../test/support/redis-server.js';
-
-const uid = (p: string) => `${p}-${randomBytes(6).toString('hex')}`;
+import { uid } from './lib.js';
 
 export interface ExpiryResult {
   reservations: number;

@@ -1,12 +1,16 @@
 // Benchmark plumbing: servers in child processes (so the load generator and the server
 // do not share an event loop), autocannon runs, and summaries.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import { SignJWT } from 'jose';
+
+/** A fresh id for a bench's SKUs, apart from every earlier run's. */
+export const uid = (p: string) => `${p}-${randomBytes(6).toString('hex')}`;
 
 export interface Server {
   url: string;

@@ -4,9 +4,7 @@
 import { Engine } from '../src/engine.js';
 import { loadConfig } from '../src/shared/config.js';
 import { ownRedis } from '../test/support/redis-server.js';
-import { randomBytes } from 'node:crypto';
-
-const uid = (p: string) => `${p}-${randomBytes(6).toString('hex')}`;
+import { uid } from './lib.js';
 
 async function usedMemory(engine: Engine): Promise<number> {
   const info = await engine.redis.info('memory');

@@ -77,7 +77,6 @@ try {
       '',
     );
   }
-  // Not in the default run: three redis-servers and six engine processes take over a minute.
   if (all || which.has('memory')) {
     process.stderr.write('memory: Redis bytes per accepted order and per refused attempt\n');
     const m = await memoryBench({ orders: 20000, refused: 20000 });
@@ -111,6 +110,7 @@ try {
       '',
     );
   }
+  // Not in the default run: three redis-servers and six engine processes take over a minute.
   if (which.has('durability')) {
     process.stderr.write('durability: Redis AOF always vs everysec vs no persistence\n');
     const results = await durabilityBench(engine, {

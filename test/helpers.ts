@@ -55,17 +55,23 @@ export interface RunningApi {
   stop(): Promise<void>;
 }
 
-export async function startApi(overrides: Record<string, string> = {}): Promise<RunningApi> {
-  const cfg = testConfig(overrides);
-  const engine = new Engine(cfg, 'test');
-  await engine.startApi();
-  const a = engine.address!;
+function running(engine: Engine): RunningApi {
+  const a = engine.address;
   return {
     engine,
-    url: `http://127.0.0.1:${a.port}`,
-    admin: { authorization: `Bearer ${cfg.ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    url: a ? `http://127.0.0.1:${a.port}` : '',
+    admin: {
+      authorization: `Bearer ${engine.cfg.ADMIN_TOKEN}`,
+      'content-type': 'application/json',
+    },
     stop: () => engine.stop(),
   };
+}
+
+export async function startApi(overrides: Record<string, string> = {}): Promise<RunningApi> {
+  const engine = new Engine(testConfig(overrides), 'test');
+  await engine.startApi();
+  return running(engine);
 }
 
 export async function createSku(
@@ -173,6 +179,40 @@ export async function waitForDrain(engine: Engine, skus: string[], timeoutMs = 6
   );
 }
 
+/** Polls `fn` until it gives a value (not undefined), or fails after `timeoutMs`. */
+export async function until<T>(
+  what: string,
+  fn: () => T | undefined | Promise<T | undefined>,
+  timeoutMs: number,
+  pollMs = 100,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
+/**
+ * Drains, then for each SKU both stores hold the same stock, supply and sequence, and
+ * PostgreSQL conserves units (available + held == supplied). Returns the comparisons, for
+ * the checks a drill adds.
+ */
+export async function assertStoresAgree(engine: Engine, skus: string[], timeoutMs = 60000) {
+  const compared = await waitForDrain(engine, skus, timeoutMs);
+  for (const c of compared) {
+    assert.deepEqual(
+      { available: c.db.available, supplied: c.db.supplied, sequence: c.db.sequence },
+      c.redis,
+      `${c.sku}: Redis and PostgreSQL agree`,
+    );
+    assert.equal(c.conservationGap, 0, `${c.sku}: conservation in PostgreSQL`);
+  }
+  return compared;
+}
+
 /** Every order Redis holds for a SKU, with its status. */
 export async function redisOrders(engine: Engine, sku: string): Promise<Map<string, string>> {
   const k = engine.keys.forSku(sku);
@@ -189,19 +229,10 @@ export async function redisOrders(engine: Engine, sku: string): Promise<Map<stri
 export async function startEngine(
   roles: import('../src/engine.js').Role[],
   overrides: Record<string, string> = {},
-) {
+): Promise<RunningApi> {
   const engine = new Engine(testConfig(overrides), 'test');
   await engine.start(roles);
-  const a = engine.address;
-  return {
-    engine,
-    url: a ? `http://127.0.0.1:${a.port}` : '',
-    admin: {
-      authorization: `Bearer ${engine.cfg.ADMIN_TOKEN}`,
-      'content-type': 'application/json',
-    },
-    stop: () => engine.stop(),
-  };
+  return running(engine);
 }
 
 /**

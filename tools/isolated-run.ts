@@ -31,7 +31,7 @@ export async function isolatedRun(
   const topic = `flashsale.${kind}-${id}`;
   const group = `flashsale-${kind}-${id}`;
   const redis: OwnRedis | undefined = opts.ownRedis
-    ? await ownRedis(['--save', '', '--appendonly', 'no'])
+    ? await ownRedis(['--appendonly', 'no'])
     : undefined;
   const env: Record<string, string> = {
     DATABASE_URL: database.toString(),

@@ -15,10 +15,11 @@ import {
   token,
   uid,
   waitForDrain,
+  type RunningApi,
 } from '../helpers.js';
 
-describe('admin actions mid-sale', () => {
-  let api: Awaited<ReturnType<typeof startEngine>>;
+describe('admin actions during a running sale, with the full pipeline', () => {
+  let api: RunningApi;
   before(async () => {
     api = await startEngine(['writer', 'relay', 'sweeper', 'api'], { SWEEP_INTERVAL_MS: '100' });
   });

@@ -14,7 +14,8 @@ import {
   testConfig,
   token,
   uid,
-  waitForDrain,
+  assertStoresAgree,
+  type RunningApi,
 } from '../helpers.js';
 import { killAll, supervise } from '../support/processes.js';
 
@@ -109,15 +110,7 @@ async function runLoad(
 }
 
 async function verify(engine: Engine, skus: string[], outcome: Outcome) {
-  const compared = await waitForDrain(engine, skus, 120000);
-  for (const c of compared) {
-    assert.deepEqual(
-      { available: c.db.available, supplied: c.db.supplied, sequence: c.db.sequence },
-      c.redis,
-      `${c.sku}: stores equal`,
-    );
-    assert.equal(c.conservationGap, 0, `${c.sku}: conservation in PostgreSQL`);
-  }
+  await assertStoresAgree(engine, skus, 120000);
   const dbOrders = await engine.db.order.findMany({
     where: { skuId: { in: skus } },
     select: { id: true, status: true, skuId: true },
@@ -132,7 +125,7 @@ async function verify(engine: Engine, skus: string[], outcome: Outcome) {
 }
 
 describe('crash drills (kill -9 and restart, mid-load)', { timeout: 600_000 }, () => {
-  let reader: Awaited<ReturnType<typeof startEngine>>;
+  let reader: RunningApi;
   before(async () => {
     reader = await startEngine([]);
   });

@@ -13,12 +13,13 @@ import {
   token,
   uid,
   waitForDrain,
+  type RunningApi,
 } from '../helpers.js';
 import { ownRedis, type OwnRedis } from '../support/redis-server.js';
 
 /** Retries while the SKU is being rebuilt (503), as a client following Retry-After would. */
 async function buyThroughRebuild(
-  api: Awaited<ReturnType<typeof startEngine>>,
+  api: RunningApi,
   sku: string,
   jwt: string,
   key: string,
@@ -34,7 +35,7 @@ async function buyThroughRebuild(
 
 describe('Redis loses its data', () => {
   let redis: OwnRedis;
-  let api: Awaited<ReturnType<typeof startEngine>>;
+  let api: RunningApi;
   before(async () => {
     redis = await ownRedis();
     api = await startEngine(['writer', 'relay', 'sweeper', 'api'], {

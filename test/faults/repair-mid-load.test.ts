@@ -4,10 +4,19 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { buy, createSku, post, startEngine, token, uid, waitForDrain } from '../helpers.js';
+import {
+  buy,
+  createSku,
+  post,
+  startEngine,
+  token,
+  uid,
+  waitForDrain,
+  type RunningApi,
+} from '../helpers.js';
 
 describe('repair mid-load', () => {
-  let api: Awaited<ReturnType<typeof startEngine>>;
+  let api: RunningApi;
   before(async () => {
     api = await startEngine(['writer', 'relay', 'sweeper', 'api'], {
       REPAIR_ENABLED: 'true',

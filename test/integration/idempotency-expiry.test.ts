@@ -4,10 +4,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/shared/config.js';
-import { buy, createSku, startEngine, testConfig, token, uid, waitForDrain } from '../helpers.js';
+import {
+  buy,
+  createSku,
+  startEngine,
+  testConfig,
+  token,
+  uid,
+  waitForDrain,
+  type RunningApi,
+} from '../helpers.js';
 
 describe('Idempotency-Key expiry', () => {
-  let api: Awaited<ReturnType<typeof startEngine>>;
+  let api: RunningApi;
   before(async () => {
     api = await startEngine(['writer', 'relay', 'api']);
   });

@@ -7,7 +7,8 @@ import { IncidentStore } from '../../src/alerts/incidents.js';
 import type { Db } from '../../src/clients/db.js';
 import { createKafka } from '../../src/clients/kafka.js';
 import { ensureTopic } from '../../tools/services/services.js';
-import { testConfig, uid } from '../helpers.js';
+import type { Role } from '../../src/engine.js';
+import { startEngine, testConfig, uid, type RunningApi } from '../helpers.js';
 import { ownRedis } from '../support/redis-server.js';
 
 export interface OwnStack {
@@ -80,4 +81,31 @@ export async function forgetSkus(db: Db, skus: string[]): Promise<void> {
   await db.stockEvent.deleteMany({ where: { skuId: { in: skus } } });
   await db.order.deleteMany({ where: { skuId: { in: skus } } });
   await db.sku.deleteMany({ where: { id: { in: skus } } });
+}
+
+/**
+ * An in-process engine of the given roles on a stack of its own. `close` forgets the SKUs
+ * the test made there (listed in `skus`), stops the engine and always closes the stack.
+ */
+export async function startOwnPipeline(roles: Role[], skus: string[]) {
+  const stack = await ownStack();
+  let api: RunningApi;
+  try {
+    api = await startEngine(roles, stack.env);
+  } catch (err) {
+    await stack.close();
+    throw err;
+  }
+  return {
+    stack,
+    api,
+    close: async () => {
+      try {
+        await forgetSkus(api.engine.db, skus);
+        await api.stop();
+      } finally {
+        await stack.close();
+      }
+    },
+  };
 }

@@ -4,25 +4,14 @@
 // Kafka topic and writer group): a poisoned partition can stall only this test.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { KafkaMessage } from 'kafkajs';
 import { WebhookDispatcher } from '../../src/alerts/dispatcher.js';
 import { IncidentStore } from '../../src/alerts/incidents.js';
 import { createDb, type Db } from '../../src/clients/db.js';
 import { isPermanent, sqlState } from '../../src/pipeline/db-failures.js';
 import { applyOrPark } from '../../src/pipeline/writer.js';
-import { buy, createSku, startEngine, token, uid, waitForDrain } from '../helpers.js';
-import { forgetSkus, ownStack, type OwnStack } from './own-pipeline.js';
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+import { buy, createSku, token, uid, until, waitForDrain, type RunningApi } from '../helpers.js';
+import { startOwnPipeline, type OwnStack } from './own-pipeline.js';
 
 const show = (v: unknown) =>
   JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
@@ -38,20 +27,16 @@ async function refusal(db: Db, run: (db: Db) => Promise<unknown>): Promise<unkno
 }
 
 describe('a partition moves past events PostgreSQL cannot take', () => {
+  let own: Awaited<ReturnType<typeof startOwnPipeline>> | undefined;
   let stack: OwnStack;
-  let eng: Awaited<ReturnType<typeof startEngine>>;
+  let eng: RunningApi;
   let dispatcher: WebhookDispatcher;
   const skus: string[] = [];
   const drainMs = 90_000;
 
   before(async () => {
-    stack = await ownStack();
-    try {
-      eng = await startEngine(['api', 'relay', 'writer'], stack.env);
-    } catch (err) {
-      await stack.close();
-      throw err;
-    }
+    own = await startOwnPipeline(['api', 'relay', 'writer'], skus);
+    ({ stack, api: eng } = own);
     const cfg = eng.engine.cfg;
     dispatcher = new WebhookDispatcher(
       eng.engine.db,
@@ -70,12 +55,8 @@ describe('a partition moves past events PostgreSQL cannot take', () => {
   after(async () => {
     try {
       await dispatcher?.stop();
-      if (eng) {
-        await forgetSkus(eng.engine.db, skus);
-        await eng.stop();
-      }
     } finally {
-      await stack.close();
+      await own?.close();
     }
   });
 

@@ -7,33 +7,21 @@ import { after, before, describe, it } from 'node:test';
 import { IncidentStore } from '../../src/alerts/incidents.js';
 import { Reconciler } from '../../src/reconcile/reconciler.js';
 import { createRedlock, Leadership } from '../../src/clients/locks.js';
-import { buy, createSku, startEngine, token, uid, waitForDrain } from '../helpers.js';
-import { forgetSkus, ownStack, type OwnStack } from './own-pipeline.js';
+import { buy, createSku, token, uid, waitForDrain, type RunningApi } from '../helpers.js';
+import { startOwnPipeline } from './own-pipeline.js';
 
 describe('reconciliation judges only what it can decide', () => {
-  let stack: OwnStack;
-  let eng: Awaited<ReturnType<typeof startEngine>>;
+  let own: Awaited<ReturnType<typeof startOwnPipeline>> | undefined;
+  let eng: RunningApi;
   const skus: string[] = [];
   const drainMs = 90_000;
 
   before(async () => {
-    stack = await ownStack();
-    try {
-      eng = await startEngine(['api', 'relay', 'writer'], stack.env);
-    } catch (err) {
-      await stack.close();
-      throw err;
-    }
+    own = await startOwnPipeline(['api', 'relay', 'writer'], skus);
+    eng = own.api;
   });
   after(async () => {
-    try {
-      if (eng) {
-        await forgetSkus(eng.engine.db, skus);
-        await eng.stop();
-      }
-    } finally {
-      await stack.close();
-    }
+    await own?.close();
   });
 
   const sku = async (prefix: string, stock: number) => {

@@ -21,8 +21,14 @@ import {
   testConfig,
   token,
   uid,
+  until as untilPolled,
   waitForDrain,
+  type RunningApi,
 } from '../helpers.js';
+
+/** Webhook arrivals are checked every 50 ms. */
+const until = <T>(what: string, fn: () => T | undefined, timeoutMs: number) =>
+  untilPolled(what, fn, timeoutMs, 50);
 
 interface Received {
   id: string;
@@ -80,21 +86,11 @@ async function receiver(secret: string) {
   };
 }
 
-async function until<T>(what: string, fn: () => T | undefined, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
 describe('reconciliation and alert webhooks', () => {
   const cfg = testConfig();
   const interval = 500;
   let rx: Awaited<ReturnType<typeof receiver>>;
-  let engine: Awaited<ReturnType<typeof startEngine>>;
+  let engine: RunningApi;
   before(async () => {
     rx = await receiver(cfg.ALERT_WEBHOOK_SECRET);
     engine = await startEngine(['api', 'relay', 'writer', 'reconciler'], settings());

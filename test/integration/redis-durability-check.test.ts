@@ -80,7 +80,7 @@ describe('Redis durability check at start-up', { timeout: 180_000 }, () => {
     servers.hidden = await startOwnRedis(['--appendonly', 'yes', '--rename-command', 'CONFIG', '']);
   });
   after(async () => {
-    for (const s of Object.values(servers)) await s.stop();
+    for (const s of Object.values(servers)) await s.close();
   });
 
   it('reads the promise each Redis gives', async () => {

@@ -3,10 +3,19 @@
 // while Redis keeps it, final afterwards.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { buy, createSku, post, startEngine, token, uid, waitForDrain } from '../helpers.js';
+import {
+  buy,
+  createSku,
+  post,
+  startEngine,
+  token,
+  uid,
+  waitForDrain,
+  type RunningApi,
+} from '../helpers.js';
 
 describe('Redis memory', () => {
-  let api: Awaited<ReturnType<typeof startEngine>>;
+  let api: RunningApi;
   before(async () => {
     api = await startEngine(['writer', 'relay', 'api']);
   });

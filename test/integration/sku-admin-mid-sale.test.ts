@@ -3,10 +3,18 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { buy, createSku, skuInPartition, startEngine, token, uid } from '../helpers.js';
+import {
+  buy,
+  createSku,
+  skuInPartition,
+  startEngine,
+  token,
+  uid,
+  type RunningApi,
+} from '../helpers.js';
 
 describe('admin actions mid-sale', () => {
-  let api: Awaited<ReturnType<typeof startEngine>>;
+  let api: RunningApi;
   before(async () => {
     api = await startEngine(['api', 'sweeper'], { SWEEP_INTERVAL_MS: '100' });
   });

@@ -5,12 +5,20 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { RELAY_GROUP } from '../../src/pipeline/relay.js';
-import { buy, createSku, startEngine, token, uid, waitForDrain } from '../helpers.js';
+import {
+  buy,
+  createSku,
+  startEngine,
+  token,
+  uid,
+  waitForDrain,
+  type RunningApi,
+} from '../helpers.js';
 import { ownRedis, type OwnRedis } from '../support/redis-server.js';
 
 describe('stream leftovers', () => {
   let redis: OwnRedis;
-  let api: Awaited<ReturnType<typeof startEngine>>;
+  let api: RunningApi;
   before(async () => {
     redis = await ownRedis();
     api = await startEngine(['writer', 'relay', 'api'], { REDIS_URL: redis.url });

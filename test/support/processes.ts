@@ -46,6 +46,15 @@ export function spawnRoles(name: string, roles: string[], env: Record<string, st
   return { name, child, url, exited };
 }
 
+/** SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited. */
+export async function stopProc(p: Proc, graceMs = 10_000): Promise<void> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+  p.child.kill('SIGTERM');
+  const forced = setTimeout(() => p.child.kill('SIGKILL'), graceMs);
+  await p.exited;
+  clearTimeout(forced);
+}
+
 export function killAll(): void {
   for (const c of children) c.kill('SIGKILL');
   children.clear();
@@ -96,10 +105,7 @@ export function supervise(
     },
     async stop() {
       stopped = true;
-      current.child.kill('SIGTERM');
-      const timer = setTimeout(() => current.child.kill('SIGKILL'), 10_000);
-      await current.exited;
-      clearTimeout(timer);
+      await stopProc(current);
     },
   };
 }

@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
+import { redisAnswers } from '../../tools/services/services.js';
 
 const running = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -37,36 +37,14 @@ export interface OwnRedis {
   url: string;
   dir: string;
   /** kill -9: no chance to flush anything. */
-  kill9(): Promise<void>;
+  kill(): Promise<void>;
   /** Starts it again on the same port and data folder. */
-  restart(): Promise<void>;
+  start(): Promise<void>;
   /** Stops it (SIGKILL) and removes its folder. */
-  stop(): Promise<void>;
+  close(): Promise<void>;
   /** SIGSTOP / SIGCONT: a Redis that hangs without closing its connections. */
   freeze(): void;
   thaw(): void;
-  /** The same, under the names the drills use. */
-  kill(): Promise<void>;
-  start(): Promise<void>;
-  close(): Promise<void>;
-}
-
-async function answers(url: string): Promise<boolean> {
-  const c = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    enableOfflineQueue: false,
-  });
-  c.on('error', () => undefined);
-  try {
-    await c.connect();
-    return (await c.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    c.disconnect();
-  }
 }
 
 /** Starts `redis-server --port <free> --dir <tmp> --save '' <args>`. */
@@ -97,7 +75,7 @@ export async function startOwnRedis(args: string[]): Promise<OwnRedis> {
     c.once('exit', () => running.delete(c));
     child = c;
     const deadline = Date.now() + 20_000;
-    while (!(await answers(url))) {
+    while (!(await redisAnswers(url))) {
       if (c.exitCode !== null) throw new Error(`redis-server on ${port} exited; see its log`);
       if (Date.now() > deadline) throw new Error(`redis-server on ${port} did not answer`);
       await sleep(50);
@@ -116,12 +94,6 @@ export async function startOwnRedis(args: string[]): Promise<OwnRedis> {
     port,
     url,
     dir,
-    kill9: kill,
-    restart: launch,
-    stop: async () => {
-      await kill();
-      rmSync(dir, { recursive: true, force: true });
-    },
     freeze: () => process.kill(-child!.pid!, 'SIGSTOP'),
     thaw: () => process.kill(-child!.pid!, 'SIGCONT'),
     kill,
