@@ -5,6 +5,7 @@
 // lost, none applied twice, stock equal in both stores.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { postRetrying } from '../support/load.js';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { Engine } from '../../src/engine.js';
 import { managesKafka, startKafkaBroker, stopKafkaBroker } from '../../tools/services/services.js';
@@ -58,31 +59,8 @@ async function runLoad(
   const users = Array.from({ length: 300 }, (_, i) => `cr${i}`);
   const jwts = await Promise.all(users.map((u) => token(u)));
   let attempts = 0;
-  const call = async (
-    path: string,
-    jwt: string,
-    headers: Record<string, string>,
-    body?: string,
-  ) => {
-    for (let tries = 0; tries < 200; tries++) {
-      try {
-        const res = await fetch(`${await apiUrl()}${path}`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${jwt}`, ...headers },
-          ...(body ? { body } : {}),
-          signal: AbortSignal.timeout(5000),
-        });
-        if (res.status >= 500) throw new Error(`status ${res.status}`);
-        return {
-          status: res.status,
-          body: (await res.json()) as { orderId: string; status: string },
-        };
-      } catch {
-        await sleep(100); // crashed or restarting: same request again
-      }
-    }
-    throw new Error(`gave up on ${path}`);
-  };
+  const call = (path: string, jwt: string, headers: Record<string, string>, body?: string) =>
+    postRetrying<{ orderId: string; status: string }>(apiUrl, path, jwt, headers, body, 200);
   const started = Date.now();
   for (let wave = 0; attempts < total || (more() && Date.now() - started < 120_000); wave++) {
     await Promise.all(

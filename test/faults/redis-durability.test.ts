@@ -6,6 +6,7 @@
 // to watch the same drill catch the loss a Redis without persistence causes.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { postRetrying } from '../support/load.js';
 import { after, before, describe, it } from 'node:test';
 import {
   assertPipelineExact,
@@ -65,23 +66,8 @@ describe('Redis kill -9 with AOF appendfsync always, mid-load', { timeout: 420_0
     const jwts = await Promise.all(users.map((u) => token(u)));
 
     /** A request whose answer was lost (Redis down, 5xx) is retried with the same key. */
-    const call = async (path: string, user: number, headers: Record<string, string>, body = '') => {
-      for (let tries = 0; tries < 300; tries++) {
-        try {
-          const res = await fetch(`${apiUrl}${path}`, {
-            method: 'POST',
-            headers: { authorization: `Bearer ${jwts[user]}`, ...headers },
-            ...(body ? { body } : {}),
-            signal: AbortSignal.timeout(5000),
-          });
-          if (res.status >= 500) throw new Error(`status ${res.status}`);
-          return { status: res.status, body: (await res.json()) as { orderId: string } };
-        } catch {
-          await sleep(100);
-        }
-      }
-      throw new Error(`gave up on ${path}`);
-    };
+    const call = (path: string, user: number, headers: Record<string, string>, body = '') =>
+      postRetrying<{ orderId: string }>(() => apiUrl, path, jwts[user]!, headers, body, 300);
 
     const accepted = new Map<string, Accepted>();
     let kills = 0;
