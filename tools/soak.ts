@@ -30,6 +30,13 @@ const report = await runModel({
   log: (l) => console.log(l),
 }).finally(() => stores.close());
 if (report.failure) console.log(report.failure);
+const spent = [...report.time].sort((a, b) => b[1].seconds - a[1].seconds);
+const total = spent.reduce((n, [, t]) => n + t.seconds, 0);
+console.log('time by command kind:');
+for (const [kind, t] of spent)
+  console.log(
+    `  ${kind.padEnd(28)} ${String(t.count).padStart(5)} × ${(t.seconds / t.count).toFixed(2)} s = ${t.seconds.toFixed(0)} s (${((100 * t.seconds) / total).toFixed(0)}%)`,
+  );
 console.log(
   `soak: seed ${report.seed}, ${report.runs} runs, ${report.commands} commands, ${report.faults} faults injected, ${report.failure ? 1 : 0} failures` +
     (report.firstFailedRun ? ` (first at run ${report.firstFailedRun}, before shrinking)` : ''),

@@ -32,13 +32,29 @@ export interface ModelRunReport {
   runs: number;
   /** The run (1-based) that failed first, before any shrinking. */
   firstFailedRun?: number;
+  /** Commands run (a command whose precondition failed is not run). */
   commands: number;
   faults: number;
+  /** Where the time went: per command kind (and the end-of-run check), count and seconds. */
+  time: Map<string, { count: number; seconds: number }>;
   failure?: string;
 }
 
+/** `buy(u1, s0, …)` -> `buy`; a nemesis keeps its fault: `nemesis(kill-relay)`. */
+const kindOf = (c: { toString(): string }) => {
+  const s = c.toString();
+  return s.startsWith('nemesis(') ? /^nemesis\([a-z-]+/.exec(s)![0] + ')' : s.split('(')[0]!;
+};
+
+function timeInto(report: ModelRunReport, kind: string, since: number): void {
+  const t = report.time.get(kind) ?? { count: 0, seconds: 0 };
+  t.count += 1;
+  t.seconds += (performance.now() - since) / 1000;
+  report.time.set(kind, t);
+}
+
 async function startWorld(): Promise<World> {
-  const redis = await ownRedis(['--save', '', '--appendonly', 'yes', '--appendfsync', 'always']);
+  const redis = await ownRedis(['--appendonly', 'yes', '--appendfsync', 'always']);
   const env = {
     REDIS_URL: redis.url,
     SOLD_OUT_CACHE_MS: '0',
@@ -124,7 +140,7 @@ export async function runModel(opts: ModelRunOptions): Promise<ModelRunReport> {
   const log = opts.log ?? (() => undefined);
   const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
   const world = await startWorld();
-  const report: ModelRunReport = { seed, runs: 0, commands: 0, faults: 0 };
+  const report: ModelRunReport = { seed, runs: 0, commands: 0, faults: 0, time: new Map() };
   log(`model: seed ${seed}, up to ${opts.runs} runs of up to ${opts.maxCommands} commands`);
   try {
     const result = await fc.check(
@@ -140,9 +156,24 @@ export async function runModel(opts: ModelRunOptions): Promise<ModelRunReport> {
           report.runs += 1;
           const model = new Model();
           const before = world.faults;
-          await fc.asyncModelRun(() => ({ model, real }), cmds);
-          report.commands += [...cmds].length;
+          // Each command timed by kind; fast-check's own wrappers still record what ran.
+          const timed = [...cmds].map((c) => ({
+            check: (m: Readonly<Model>) => c.check(m),
+            run: async (m: Model, r: Real) => {
+              const t0 = performance.now();
+              try {
+                await c.run(m, r);
+              } finally {
+                report.commands += 1;
+                timeInto(report, kindOf(c), t0);
+              }
+            },
+            toString: () => c.toString(),
+          }));
+          await fc.asyncModelRun(() => ({ model, real }), timed);
+          const t0 = performance.now();
           await finalCheck(model, real);
+          timeInto(report, 'end-of-run check', t0);
           report.faults += world.faults - before;
         },
       ),
