@@ -156,19 +156,20 @@ export function buildRoutes({
     {
       method: 'post',
       path: '/v1/admin/skus',
-      summary: 'Create a SKU: written to PostgreSQL, then loaded into Redis.',
+      summary:
+        'Create a SKU: written to PostgreSQL, then loaded into Redis. The same definition sent again (after a 503, say) answers 201 with Idempotent-Replayed: true.',
       auth: 'admin',
       success: 201,
       errors: [...AUTH_ERRORS, ...BODY_ERRORS, 'SKU_EXISTS'],
       body: createSkuBody,
       handler: async (req, res) => {
         const b = parse(createSkuBody, await readJson(req, adminBodyLimitBytes));
-        const row = await inventory.createSku({
+        const { row, replayed } = await inventory.createSku({
           ...b,
           startsAt: b.startsAt ? new Date(b.startsAt) : undefined,
           endsAt: b.endsAt ? new Date(b.endsAt) : undefined,
         });
-        sendJson(res, 201, {
+        const body = {
           sku: row.id,
           name: row.name,
           stock: row.totalSupplied,
@@ -177,7 +178,8 @@ export function buildRoutes({
           startsAt: row.startsAt?.toISOString() ?? null,
           endsAt: row.endsAt?.toISOString() ?? null,
           reservationTtlSeconds: row.reservationTtlSeconds,
-        });
+        };
+        sendJson(res, 201, body, replayed ? { 'Idempotent-Replayed': 'true' } : undefined);
       },
     },
     {

@@ -48,7 +48,11 @@ export class Skus extends InventoryPart {
     };
   }
 
-  /** Admin: PostgreSQL first (the durable record), then the Redis state from it. */
+  /**
+   * Admin: PostgreSQL first (the durable record), then the Redis state from it. A creation
+   * that answered 503 after PostgreSQL took it may be sent again: the same definition is
+   * that creation replayed (its Redis state rebuilt if missing); another one is SKU_EXISTS.
+   */
   async createSku(input: NewSku) {
     this.keys.forSku(input.sku);
     const ttl = input.reservationTtlSeconds ?? this.opts.defaultReservationTtlSeconds;
@@ -72,12 +76,30 @@ export class Skus extends InventoryPart {
       });
       await this.rebuild.skuCreated(input.sku);
       await this.rebuild.loadFromDb(input.sku);
-      return row;
+      return { row, replayed: false };
     } catch (err) {
-      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002')
-        throw new AppError('SKU_EXISTS');
-      throw err;
+      if (!(err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002')) throw err;
     }
+    const [row, redisSupplied] = await Promise.all([
+      this.db.sku.findUnique({ where: { id: input.sku } }),
+      this.redis.hget(this.keys.forSku(input.sku).sku, 'supplied'),
+    ]);
+    // Redis knows of a restock before PostgreSQL does: its supply decides when it has one.
+    const supplied = redisSupplied !== null ? Number(redisSupplied) : row?.totalSupplied;
+    const same =
+      row !== null &&
+      row.name === input.name &&
+      supplied === input.stock &&
+      row.perUserLimit === input.perUserLimit &&
+      row.reservationTtlSeconds === ttl &&
+      (row.startsAt?.getTime() ?? null) === (input.startsAt?.getTime() ?? null) &&
+      (row.endsAt?.getTime() ?? null) === (input.endsAt?.getTime() ?? null);
+    if (!same) throw new AppError('SKU_EXISTS');
+    await this.rebuild.skuCreated(input.sku);
+    // Never a direct load here: the SKU may have sold since, so a missing state goes
+    // through the rebuild (under its lock, once the pipeline has delivered its events).
+    if (redisSupplied === null) await this.rebuild.onStateMissing(input.sku);
+    return { row, replayed: true };
   }
 
   async restock(skuId: string, quantity: number, reason: string) {

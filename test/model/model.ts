@@ -50,7 +50,12 @@ export class Model {
   readonly claims = new Map<string, Claim>();
 
   createSku(id: string, stock: number, limit: number, ttlMs: number): Expect {
-    if (this.skus.has(id)) return { status: 409, code: 'SKU_EXISTS' };
+    const s = this.skus.get(id);
+    // The same definition again is the creation replayed (a retry after a lost answer).
+    if (s)
+      return s.supplied === stock && s.limit === limit && s.ttlMs === ttlMs
+        ? { status: 201 }
+        : { status: 409, code: 'SKU_EXISTS' };
     this.skus.set(id, {
       id,
       supplied: stock,

@@ -7,7 +7,8 @@ describe('reference model', () => {
   it('sells every unit once, holds limits, and gives units back exactly once', () => {
     const m = new Model();
     assert.equal(m.createSku('a', 3, 2, 1000).status, 201);
-    assert.equal(m.createSku('a', 3, 2, 1000).code, 'SKU_EXISTS');
+    assert.equal(m.createSku('a', 3, 2, 1000).status, 201, 'the same definition: replayed');
+    assert.equal(m.createSku('a', 4, 2, 1000).code, 'SKU_EXISTS');
     assert.equal(m.buy('u1', 'a', 2, 'k1').status, 201);
     m.accept('u1', 'a', 2, 'k1', 'o1', 10_000);
     assert.deepEqual(m.buy('u1', 'a', 2, 'k1').order, {
