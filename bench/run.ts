@@ -7,6 +7,7 @@ import { expiryBench } from './expiry.js';
 import { memoryBench } from './memory.js';
 import { lagBench, writerBench } from './pipeline.js';
 import { purchaseBench, purchaseTable } from './purchase.js';
+import { redisCostBench } from './redis-cost.js';
 import { scenarioChart, scenarios, scenarioTable } from './scenarios.js';
 import { prepare } from './setup.js';
 
@@ -74,6 +75,33 @@ try {
       `| batching speed-up | ${fmt(writer.ratio, 1)}x |`,
       `| steady purchase load (purchases/s) | ${fmt(lag.purchasesPerS)} |`,
       `| lag purchase -> PostgreSQL p50 / p99 / max (ms) | ${fmt(lag.lagP50Ms)} / ${fmt(lag.lagP99Ms)} / ${fmt(lag.lagMaxMs)} |`,
+      '',
+    );
+  }
+  if (all || which.has('cost')) {
+    process.stderr.write(
+      'cost: Redis time per purchase, round trips, per-SKU capacity vs PostgreSQL\n',
+    );
+    const c = await redisCostBench({
+      purchases: Number(process.env.BENCH_COST_PURCHASES ?? 20000),
+      pgDurationS: Math.min(durationS, 5),
+    });
+    json.cost = c;
+    report.push(
+      '## Redis cost per purchase',
+      '',
+      '| measure | value |',
+      '| --- | --- |',
+      `| Redis time per purchase (µs, from INFO commandstats) | ${fmt(c.redisUsPerPurchase, 1)} |`,
+      ...c.topLevel.map(
+        (t) =>
+          `| ${t.command}: calls per purchase, µs per call | ${fmt(t.callsPerPurchase, 2)}, ${fmt(t.usPerCall, 1)} |`,
+      ),
+      `| round trips per purchase | ${fmt(c.redisRoundTripsPerPurchase, 2)} |`,
+      `| inside the script | ${c.insideScript.map((t) => `${t.command} ${fmt(t.callsPerPurchase, 2)}`).join(', ')} |`,
+      `| per-SKU capacity (purchases/s = 1 s / Redis time) | ${fmt(c.perSkuCapacityPerS)} |`,
+      `| PostgreSQL hot row (purchases/s, 50 sessions) | ${fmt(c.pgHotRowPerS)} |`,
+      `| per-SKU capacity vs PostgreSQL hot row | ${fmt(c.perSkuCapacityVsPg, 1)}x |`,
       '',
     );
   }

@@ -1,16 +1,23 @@
 --[[
-  Bumps the SKU's sequence and appends one stock event to the partition's stream.
-  Every script that changes a SKU ends with exactly one call, so "state changed" and
-  "event recorded" are one atomic fact.
-  Input: skuKey, eventsKey, event (a table; v, seq, stockAfter and suppliedAfter are filled in)
-  Output: the new sequence
+  Every script that changes a SKU ends with exactly one event appended to the partition's
+  stream, carrying the SKU's new sequence and its stock after the change, so "state
+  changed" and "event recorded" are one atomic fact.
+
+  eventFields(event, seq, stockAfter, suppliedAfter): the stream entry's fields.
+  appendEvent(skuKey, eventsKey, event): bumps the sequence, reads the stock after the
+  change, appends the event; answers the new sequence.
 ]]
-local function appendEvent(skuKey, eventsKey, event)
-  local seq = redis.call('HINCRBY', skuKey, 'seq', 1)
+local function eventFields(event, seq, stockAfter, suppliedAfter)
   event['v'] = 1
   event['seq'] = seq
-  event['stockAfter'] = tonumber(redis.call('HGET', skuKey, 'available'))
-  event['suppliedAfter'] = tonumber(redis.call('HGET', skuKey, 'supplied'))
-  redis.call('XADD', eventsKey, '*', 'e', cjson.encode(event))
+  event['stockAfter'] = stockAfter
+  event['suppliedAfter'] = suppliedAfter
+  return cjson.encode(event)
+end
+
+local function appendEvent(skuKey, eventsKey, event)
+  local seq = redis.call('HINCRBY', skuKey, 'seq', 1)
+  local after = redis.call('HMGET', skuKey, 'available', 'supplied')
+  redis.call('XADD', eventsKey, '*', 'e', eventFields(event, seq, tonumber(after[1]), tonumber(after[2])))
   return seq
 end

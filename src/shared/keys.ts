@@ -134,7 +134,8 @@ export function claimValue(c: Claim): string {
 
 export function parseClaim(value: string): Claim | undefined {
   const [sku, quantity, orderId] = value.split('|');
-  if (!sku || !quantity || !orderId) return undefined;
+  // The purchase script writes the order id into its event's JSON as is.
+  if (!sku || !quantity || !orderId || !ORDER_ID_PATTERN.test(orderId)) return undefined;
   return { sku, quantity: Number(quantity), orderId };
 }
 

@@ -288,37 +288,39 @@ describe('purchase API', () => {
     );
   });
 
-  it('a purchase that would fail partway is refused before any write', async () => {
-    const sku = uid('partial');
-    await createSku(api, { sku, stock: 5, perUserLimit: 2 });
-    const k = api.engine.keys.forSku(sku);
-    const jwt = await token('ivan');
-    // The partition's stream holds the wrong type: XADD, the script's last write, would fail.
-    const saved = await api.engine.redis.dumpBuffer(k.events);
-    await api.engine.redis.del(k.events);
-    await api.engine.redis.set(k.events, 'not a stream');
-    try {
-      const before = await snapshot(api.engine.redis, skuPatterns(sku, 'ivan'));
-      const res = await buy(api, sku, jwt, `${sku}-1`, 1);
-      assert.equal(res.status, 500);
-      assert.equal(res.body.error.code, 'INTERNAL');
-      assert.ok(!JSON.stringify(res.body).includes('fs:{'), 'no internals in the answer');
-      const after = await snapshot(api.engine.redis, skuPatterns(sku, 'ivan'));
-      // Only the user's idempotency claim (outside the SKU) may be new.
-      for (const [key, value] of after)
-        if (!key.includes(':idem:')) assert.equal(value, before.get(key), key);
-      assert.deepEqual(
-        [...after.keys()].filter((x) => !x.includes(':idem:')).sort(),
-        [...before.keys()].filter((x) => !x.includes(':idem:')).sort(),
+  // The stream and the expiry index are the keys the script only writes: a wrong type on
+  // either must be found before the SKU, the user's count or the order change.
+  for (const which of ['events', 'expiries'] as const)
+    it(`a purchase that would fail partway is refused before any write (${which})`, async () => {
+      const sku = uid('partial');
+      await createSku(api, { sku, stock: 5, perUserLimit: 2 });
+      const k = api.engine.keys.forSku(sku);
+      const jwt = await token('ivan');
+      const saved = await api.engine.redis.dumpBuffer(k[which]);
+      await api.engine.redis.del(k[which]);
+      await api.engine.redis.set(k[which], 'not a stream or zset');
+      try {
+        const before = await snapshot(api.engine.redis, skuPatterns(sku, 'ivan'));
+        const res = await buy(api, sku, jwt, `${sku}-1`, 1);
+        assert.equal(res.status, 500);
+        assert.equal(res.body.error.code, 'INTERNAL');
+        assert.ok(!JSON.stringify(res.body).includes('fs:{'), 'no internals in the answer');
+        const after = await snapshot(api.engine.redis, skuPatterns(sku, 'ivan'));
+        // Only the user's idempotency claim (outside the SKU) may be new.
+        for (const [key, value] of after)
+          if (!key.includes(':idem:')) assert.equal(value, before.get(key), key);
+        assert.deepEqual(
+          [...after.keys()].filter((x) => !x.includes(':idem:')).sort(),
+          [...before.keys()].filter((x) => !x.includes(':idem:')).sort(),
+        );
+      } finally {
+        await api.engine.redis.del(k[which]);
+        if (saved) await api.engine.redis.restore(k[which], 0, saved);
+      }
+      assert.equal(
+        (await buy(api, sku, jwt, `${sku}-1`, 1)).status,
+        201,
+        'works again once the key is sound',
       );
-    } finally {
-      await api.engine.redis.del(k.events);
-      if (saved) await api.engine.redis.restore(k.events, 0, saved);
-    }
-    assert.equal(
-      (await buy(api, sku, jwt, `${sku}-1`, 1)).status,
-      201,
-      'works again once the key is sound',
-    );
-  });
+    });
 });

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fnv1a, KeySpace } from '../../src/shared/keys.js';
+import {
+  fnv1a,
+  IDEMPOTENCY_KEY_PATTERN,
+  ID_PATTERN,
+  KeySpace,
+  ORDER_ID_PATTERN,
+  parseClaim,
+} from '../../src/shared/keys.js';
 
 describe('key space', () => {
   const keys = new KeySpace(16);
@@ -23,6 +30,19 @@ describe('key space', () => {
       assert.throws(() => keys.idempotencyClaim(bad, 'k'), RangeError, bad);
     }
     assert.throws(() => keys.idempotencyClaim('u1', 'a|b'), RangeError);
+  });
+
+  it('admits no character JSON escapes, so the purchase script can write its event as is', () => {
+    const escaped = ['"', '\\', ...Array.from({ length: 32 }, (_, c) => String.fromCharCode(c))];
+    escaped.push('\u007f', '\u2028', 'é');
+    for (const ch of escaped) {
+      assert.ok(!ID_PATTERN.test(`a${ch}b`), JSON.stringify(ch));
+      assert.ok(!IDEMPOTENCY_KEY_PATTERN.test(`a${ch}b`), JSON.stringify(ch));
+    }
+    const id = keys.orderIdFor(3);
+    assert.ok(ORDER_ID_PATTERN.test(id));
+    assert.equal(parseClaim(`s|1|${id}`)?.orderId, id);
+    assert.equal(parseClaim(`s|1|${id.slice(0, -1)}"`), undefined);
   });
 
   it('makes UUIDv7 order ids that name their partition', () => {
