@@ -18,13 +18,21 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-/** Starts `node <script>` with env; ready when it prints `listening <url>` or the engine's start line. */
+/**
+ * Starts `node <script>` with env; ready when it prints `listening <url>` or the engine's
+ * start line. With BENCH_CPU_PROF=<folder>, each server writes a V8 CPU profile there when
+ * it stops (open it in Chrome DevTools, or summarize it with tools/cpu-profile.ts).
+ */
 export async function startServer(
   script: string,
   env: Record<string, string>,
   args: string[] = [],
 ): Promise<Server> {
-  const child = spawn(process.execPath, [script, ...args], {
+  const profile = process.env.BENCH_CPU_PROF;
+  const flags = profile
+    ? ['--cpu-prof', `--cpu-prof-dir=${profile}`, `--cpu-prof-name=${profileName(script, args)}`]
+    : [];
+  const child = spawn(process.execPath, [...flags, script, ...args], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -57,6 +65,12 @@ export async function startServer(
       await once(child, 'exit');
     },
   };
+}
+
+let profiles = 0;
+function profileName(script: string, args: string[]): string {
+  const name = [script.replace(/^.*\//, '').replace(/\.js$/, ''), ...args].join('-');
+  return `${String(++profiles).padStart(2, '0')}-${name}-${process.pid}.cpuprofile`;
 }
 
 export async function tokens(secret: string, users: string[]): Promise<string[]> {

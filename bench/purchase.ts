@@ -3,7 +3,7 @@
 // same handler through express's router (PURCHASE_FAST_PATH=false), the "before".
 import { randomBytes } from 'node:crypto';
 import type { Engine } from '../src/engine.js';
-import { fmt, load, startServer, tokens, type LoadResult } from './lib.js';
+import { fmt, load, startServer, tokens, type LoadResult, type Server } from './lib.js';
 
 export interface PurchaseVariant {
   name: string;
@@ -22,6 +22,12 @@ export const VARIANTS: PurchaseVariant[] = [
     auth: 'header',
   },
   {
+    name: 'ceiling, two Redis round trips (the Redis Cluster path)',
+    script: 'dist/bench/ceiling-server.js',
+    env: { CEILING_ROUND_TRIPS: '2' },
+    auth: 'header',
+  },
+  {
     name: 'engine API, via express router',
     script: 'dist/src/main.js',
     env: { PURCHASE_FAST_PATH: 'false', LOG_LEVEL: 'info' },
@@ -37,54 +43,91 @@ export const VARIANTS: PurchaseVariant[] = [
   },
 ];
 
+/**
+ * Every variant runs at once (an idle server costs nothing) and takes the load in turns,
+ * `slices` times each, so a slow spell of the machine weighs on all of them alike: req/s is
+ * over all of a variant's slices, p50 and p99 the median of its slices'.
+ */
 export async function purchaseBench(
   engine: Engine,
-  opts: { durationS: number; connections: number; users?: number },
+  opts: { durationS: number; connections: number; users?: number; slices?: number },
 ) {
   const users = Array.from({ length: opts.users ?? 5000 }, (_, i) => `bu${i}`);
   const jwts = await tokens(engine.cfg.JWT_SECRET, users);
-  const results: { variant: string; result: LoadResult }[] = [];
-  for (const v of VARIANTS) {
-    const sku = `bench-${randomBytes(4).toString('hex')}`;
-    await engine.inventory.createSku({ sku, name: sku, stock: 10_000_000, perUserLimit: 100_000 });
-    const server = await startServer(v.script, { ...v.env, PORT: '0' }, v.args);
-    let n = 0;
-    const next = () => {
-      const u = n++ % users.length;
-      return {
-        headers: {
-          'content-type': 'application/json',
-          'idempotency-key': `${sku}-${n}`,
-          ...(v.auth === 'jwt' ? { authorization: `Bearer ${jwts[u]}` } : { 'x-user': users[u]! }),
-        },
-        body: '{"quantity":1}',
+  const slices = opts.slices ?? 3;
+  const running: { v: PurchaseVariant; server: Server; next: () => Req; runs: LoadResult[] }[] = [];
+  try {
+    for (const v of VARIANTS) {
+      const sku = `bench-${randomBytes(4).toString('hex')}`;
+      await engine.inventory.createSku({
+        sku,
+        name: sku,
+        stock: 10_000_000,
+        perUserLimit: 100_000,
+      });
+      const server = await startServer(v.script, { ...v.env, PORT: '0' }, v.args);
+      let n = 0;
+      const next = () => {
+        const u = n++ % users.length;
+        return {
+          path: `/v1/skus/${sku}/purchases`,
+          headers: {
+            'content-type': 'application/json',
+            'idempotency-key': `${sku}-${n}`,
+            ...(v.auth === 'jwt'
+              ? { authorization: `Bearer ${jwts[u]}` }
+              : { 'x-user': users[u]! }),
+          },
+          body: '{"quantity":1}',
+        };
       };
-    };
-    try {
-      // Warm-up: JIT, connection pools, the token cache.
-      await load({
-        url: server.url,
-        path: `/v1/skus/${sku}/purchases`,
-        connections: opts.connections,
-        durationS: 2,
-        next,
-      });
-      const result = await load({
-        url: server.url,
-        path: `/v1/skus/${sku}/purchases`,
-        connections: opts.connections,
-        durationS: opts.durationS,
-        next,
-      });
-      results.push({ variant: v.name, result });
-      process.stderr.write(
-        `  ${v.name}: ${fmt(result.rps)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms ${JSON.stringify(result.statusCounts)}\n`,
-      );
-    } finally {
-      await server.stop();
+      running.push({ v, server, next, runs: [] });
     }
+    const run = (r: (typeof running)[number], durationS: number) =>
+      load({
+        url: r.server.url,
+        path: '/',
+        connections: opts.connections,
+        durationS,
+        next: r.next,
+      });
+    // Warm-up: JIT, connection pools, the token cache.
+    for (const r of running) await run(r, 2);
+    for (let i = 0; i < slices; i++)
+      for (const r of running) r.runs.push(await run(r, opts.durationS / slices));
+  } finally {
+    for (const r of running) await r.server.stop();
   }
-  return results;
+  return running.map(({ v, runs }) => {
+    const result = combine(runs);
+    process.stderr.write(
+      `  ${v.name}: ${fmt(result.rps)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms ${JSON.stringify(result.statusCounts)}\n`,
+    );
+    return { variant: v.name, result };
+  });
+}
+
+type Req = { path: string; headers: Record<string, string>; body: string };
+
+/** One result for several runs of the same variant: totals, and the median run's latencies. */
+function combine(runs: LoadResult[]): LoadResult {
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const requests = runs.reduce((s, r) => s + r.requests, 0);
+  const durationS = runs.reduce((s, r) => s + r.durationS, 0);
+  const statusCounts: Record<string, number> = {};
+  for (const r of runs)
+    for (const [k, c] of Object.entries(r.statusCounts))
+      statusCounts[k] = (statusCounts[k] ?? 0) + c;
+  return {
+    requests,
+    durationS,
+    rps: requests / durationS,
+    p50: median(runs.map((r) => r.p50)),
+    p99: median(runs.map((r) => r.p99)),
+    p999: median(runs.map((r) => r.p999)),
+    statusCounts,
+    errors: runs.reduce((s, r) => s + r.errors, 0),
+  };
 }
 
 export function purchaseTable(results: { variant: string; result: LoadResult }[]): string {

@@ -7,7 +7,7 @@ import { expiryBench } from './expiry.js';
 import { memoryBench } from './memory.js';
 import { lagBench, writerBench } from './pipeline.js';
 import { purchaseBench, purchaseTable } from './purchase.js';
-import { redisCostBench } from './redis-cost.js';
+import { redisCostBench, type PathCost } from './redis-cost.js';
 import { scenarioChart, scenarios, scenarioTable } from './scenarios.js';
 import { prepare } from './setup.js';
 
@@ -83,23 +83,27 @@ try {
       'cost: Redis time per purchase, round trips, per-SKU capacity vs PostgreSQL\n',
     );
     const c = await redisCostBench({
-      purchases: Number(process.env.BENCH_COST_PURCHASES ?? 20000),
+      purchases: Number(process.env.BENCH_COST_PURCHASES ?? 10000),
+      rounds: 3,
       pgDurationS: Math.min(durationS, 5),
     });
     json.cost = c;
+    const path = (name: string, p: PathCost) => [
+      `| ${name}: Redis time per purchase (µs) | ${fmt(p.redisUsPerPurchase, 1)} |`,
+      `| ${name}: round trips per purchase | ${fmt(p.redisRoundTripsPerPurchase, 2)} |`,
+      `| ${name}: calls, µs per call | ${p.topLevel.map((t) => `${t.command} ${fmt(t.callsPerPurchase, 2)}, ${fmt(t.usPerCall, 1)}`).join('; ')} |`,
+      `| ${name}: inside the script, calls per purchase | ${p.insideScript.map((t) => `${t.command} ${fmt(t.callsPerPurchase, 2)}`).join(', ')} |`,
+    ];
     report.push(
       '## Redis cost per purchase',
       '',
+      `From Redis's own INFO commandstats, on a redis-server of the bench's own; the median of ${c.rounds} alternating rounds of ${fmt(c.purchases)} purchases per path.`,
+      '',
       '| measure | value |',
       '| --- | --- |',
-      `| Redis time per purchase (µs, from INFO commandstats) | ${fmt(c.redisUsPerPurchase, 1)} |`,
-      ...c.topLevel.map(
-        (t) =>
-          `| ${t.command}: calls per purchase, µs per call | ${fmt(t.callsPerPurchase, 2)}, ${fmt(t.usPerCall, 1)} |`,
-      ),
-      `| round trips per purchase | ${fmt(c.redisRoundTripsPerPurchase, 2)} |`,
-      `| inside the script | ${c.insideScript.map((t) => `${t.command} ${fmt(t.callsPerPurchase, 2)}`).join(', ')} |`,
-      `| per-SKU capacity (purchases/s = 1 s / Redis time) | ${fmt(c.perSkuCapacityPerS)} |`,
+      ...path('single node (claim in the script)', c.singleNode),
+      ...path('Redis Cluster path (claim, then script)', c.cluster),
+      `| per-SKU capacity (purchases/s = 1 s / Redis time, single node) | ${fmt(c.perSkuCapacityPerS)} |`,
       `| PostgreSQL hot row (purchases/s, 50 sessions) | ${fmt(c.pgHotRowPerS)} |`,
       `| per-SKU capacity vs PostgreSQL hot row | ${fmt(c.perSkuCapacityVsPg, 1)}x |`,
       '',

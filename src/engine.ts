@@ -11,6 +11,7 @@ import { ReadinessProbe } from './http/health.js';
 import { purchaseHandler } from './http/purchase.js';
 import { buildRoutes, type RouteSpec } from './http/routes.js';
 import { Inventory } from './inventory/inventory.js';
+import type { InventoryOptions } from './inventory/types.js';
 import { KeySpace } from './shared/keys.js';
 import { Sweeper } from './inventory/sweeper.js';
 import { createConsumer, createKafka, createProducer } from './clients/kafka.js';
@@ -60,6 +61,8 @@ export class Engine {
   constructor(
     readonly cfg: Config,
     role = 'engine',
+    /** For benchmarks that compare the engine's own choices (bench/ceiling-server.ts). */
+    inventoryOverrides: Partial<Pick<InventoryOptions, 'claimInScript'>> = {},
   ) {
     this.log = createLogger(cfg.LOG_LEVEL, role);
     armCrashPoints(cfg);
@@ -92,6 +95,8 @@ export class Engine {
       orderRetentionSeconds: cfg.ORDER_RETENTION_SECONDS,
       soldOutCacheMs: cfg.SOLD_OUT_CACHE_MS,
       defaultReservationTtlSeconds: cfg.DEFAULT_RESERVATION_TTL_SECONDS,
+      claimInScript: !cfg.REDIS_CLUSTER_NODES?.length,
+      ...inventoryOverrides,
       waitForPipeline: async (partition) => {
         await this.adminReady();
         return this.gauge.settled(partition, 15_000);

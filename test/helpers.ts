@@ -6,6 +6,8 @@ import { Cluster } from 'ioredis';
 import { SignJWT } from 'jose';
 import { loadConfig, type Config } from '../src/shared/config.js';
 import { Engine } from '../src/engine.js';
+
+type EngineChoices = ConstructorParameters<typeof Engine>[2];
 import type { RedisClient } from '../src/clients/redis.js';
 
 // Tests run on the published development secrets, which only development and test accept;
@@ -68,8 +70,12 @@ function running(engine: Engine): RunningApi {
   };
 }
 
-export async function startApi(overrides: Record<string, string> = {}): Promise<RunningApi> {
-  const engine = new Engine(testConfig(overrides), 'test');
+/** inventory: the engine's own choices a test pins, e.g. the two-call purchase path. */
+export async function startApi(
+  overrides: Record<string, string> = {},
+  inventory: EngineChoices = {},
+): Promise<RunningApi> {
+  const engine = new Engine(testConfig(overrides), 'test', inventory);
   await engine.startApi();
   return running(engine);
 }
@@ -229,8 +235,9 @@ export async function redisOrders(engine: Engine, sku: string): Promise<Map<stri
 export async function startEngine(
   roles: import('../src/engine.js').Role[],
   overrides: Record<string, string> = {},
+  inventory: EngineChoices = {},
 ): Promise<RunningApi> {
-  const engine = new Engine(testConfig(overrides), 'test');
+  const engine = new Engine(testConfig(overrides), 'test', inventory);
   await engine.start(roles);
   return running(engine);
 }

@@ -14,6 +14,7 @@ type Arg = string | number;
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     fsPurchase(...args: Arg[]): Result<unknown[], Context>;
+    fsClaimAndPurchase(...args: Arg[]): Result<unknown[], Context>;
     fsRelease(...args: Arg[]): Result<unknown[], Context>;
     fsExpire(...args: Arg[]): Result<unknown[], Context>;
     fsConfirm(...args: Arg[]): Result<unknown[], Context>;
@@ -34,11 +35,11 @@ export interface LuaScript {
   lua: string;
 }
 
-/** Reads lua/<verb>-<keys>.lua, inlining `--- @include "name"` from lua/includes/. */
+/** Reads lua/<verb>-<keys>.lua, inlining `--- @include "name"` from lua/includes/ (nested too). */
 export function loadScripts(dir = luaDir): LuaScript[] {
   const include = (source: string): string =>
     source.replace(/^--- @include "([A-Za-z0-9_-]+)"$/gm, (_m, name: string) =>
-      readFileSync(join(dir, 'includes', `${name}.lua`), 'utf8'),
+      include(readFileSync(join(dir, 'includes', `${name}.lua`), 'utf8')),
     );
   return readdirSync(dir)
     .filter((f) => f.endsWith('.lua'))

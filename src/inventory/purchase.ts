@@ -24,6 +24,7 @@ export class Purchases extends InventoryPart {
     const k = this.keys.forSku(skuId);
     const claimKey = this.keys.idempotencyClaim(userId, idempotencyKey);
     let orderId: string;
+    let reply: unknown[];
 
     if (this.soldOut.has(skuId)) {
       // Sold out: skip the script and every write. Only a key used before can still
@@ -31,6 +32,27 @@ export class Purchases extends InventoryPart {
       const claim = await this.redis.get(claimKey);
       if (claim === null) throw new AppError('SOLD_OUT', undefined, { available: 0 });
       orderId = this.matchClaim(claim, skuId, quantity);
+      reply = await this.decide(k, orderId, skuId, userId, quantity, idempotencyKey, claimKey);
+    } else if (this.opts.claimInScript) {
+      // One round trip: the script claims the key, or continues with the order id of the
+      // key's first use, and says which order id it used.
+      const fresh = this.keys.orderIdFor(k.partition);
+      const { keys, argv } = this.scriptArgs(
+        k,
+        fresh,
+        skuId,
+        userId,
+        quantity,
+        idempotencyKey,
+        claimKey,
+      );
+      reply = await this.redis.fsClaimAndPurchase(
+        ...keys,
+        claimKey,
+        ...argv,
+        this.opts.idempotencyTtlSeconds,
+      );
+      orderId = typeof reply[7] === 'string' ? reply[7] : fresh;
     } else {
       const fresh = this.keys.orderIdFor(k.partition);
       const claim = await this.redis.set(
@@ -42,9 +64,9 @@ export class Purchases extends InventoryPart {
         'GET',
       );
       orderId = claim === null ? fresh : this.matchClaim(claim, skuId, quantity);
+      reply = await this.decide(k, orderId, skuId, userId, quantity, idempotencyKey, claimKey);
     }
 
-    let reply = await this.decide(k, orderId, skuId, userId, quantity, idempotencyKey, claimKey);
     if (Number(reply[0]) === ScriptCode.ClaimRestored) {
       // A rebuild restored this key's claim while the request held a placeholder: the order
       // the key made before Redis lost its data answers (the script will not name another).
@@ -62,7 +84,7 @@ export class Purchases extends InventoryPart {
     throw scriptError(code, reply);
   }
 
-  /** The purchase script for one order id. */
+  /** The purchase script for one order id, its key claimed already. */
   private decide(
     k: SkuKeys,
     orderId: string,
@@ -72,20 +94,32 @@ export class Purchases extends InventoryPart {
     idempotencyKey: string,
     claimKey: string,
   ): Promise<unknown[]> {
-    return this.redis.fsPurchase(
-      k.sku,
-      k.users,
-      k.order(orderId),
-      k.expiries,
-      k.events,
-      k.restoredClaims,
+    const { keys, argv } = this.scriptArgs(
+      k,
+      orderId,
       skuId,
       userId,
       quantity,
-      orderId,
       idempotencyKey,
       claimKey,
     );
+    return this.redis.fsPurchase(...keys, ...argv);
+  }
+
+  /** KEYS and ARGV of purchase-6.lua; claimAndPurchase-7.lua adds one of each. */
+  private scriptArgs(
+    k: SkuKeys,
+    orderId: string,
+    skuId: string,
+    userId: string,
+    quantity: number,
+    idempotencyKey: string,
+    claimKey: string,
+  ) {
+    return {
+      keys: [k.sku, k.users, k.order(orderId), k.expiries, k.events, k.restoredClaims],
+      argv: [skuId, userId, quantity, orderId, idempotencyKey, claimKey],
+    };
   }
 
   private matchClaim(value: string, skuId: string, quantity: number): string {

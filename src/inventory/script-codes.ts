@@ -50,7 +50,7 @@ export function orderReply(
       createdAt: iso(Number(reply[3])),
       expiresAt: iso(Number(reply[4])),
     },
-    ...(reply[6] !== undefined ? { available: Number(reply[6]) } : {}),
+    ...(reply[6] !== undefined && reply[6] !== null ? { available: Number(reply[6]) } : {}),
   };
 }
 

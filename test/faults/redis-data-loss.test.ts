@@ -9,6 +9,7 @@ import {
   buy,
   createSku,
   skuInPartition,
+  startApi,
   startEngine,
   token,
   uid,
@@ -82,57 +83,68 @@ describe('Redis loses its data', () => {
     assert.equal(cb!.db.available, 50 - 2);
   });
 
-  it('a retry whose claim the rebuild restores while it is in flight replays, never buys again', async () => {
-    const sku = uid('claimrace');
-    await createSku(api, { sku, stock: 10, perUserLimit: 5 });
-    const jwt = await token('claimrace-user');
-    const first = await buy(api, sku, jwt, 'claimrace-key', 1);
-    assert.equal(first.status, 201);
-    await waitForDrain(api.engine, [sku]);
-    await api.engine.redis.flushall();
+  // Two paths to one answer: on a single node the script claims the key itself (one round
+  // trip); on a cluster the claim is a call of its own before the script (two).
+  for (const path of ['claim in the script', 'claim before the script'] as const)
+    it(`a retry whose claim the rebuild restores while it is in flight replays, never buys again (${path})`, async () => {
+      const twoCalls = path === 'claim before the script';
+      const sku = uid('claimrace');
+      const user = `claimrace-user-${twoCalls ? 2 : 1}`; // a claim is a user's, whatever the SKU
+      await createSku(api, { sku, stock: 10, perUserLimit: 5 });
+      const jwt = await token(user);
+      const first = await buy(api, sku, jwt, 'claimrace-key', 1);
+      assert.equal(first.status, 201);
+      await waitForDrain(api.engine, [sku]);
+      await api.engine.redis.flushall();
 
-    // The retry claims its key (the claim was lost, so it claims a fresh order id) and is
-    // held just before its purchase script, while the rebuild restores the claim to the
-    // order PostgreSQL has and loads the SKU: the interleaving of one unlucky round trip.
-    type Fn = (this: unknown, ...a: unknown[]) => unknown;
-    const client = api.engine.redis as unknown as { fsPurchase: Fn };
-    const original = client.fsPurchase;
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let held = false;
-    // Auto-pipelining copies the method onto its pipeline and calls it there: pass through.
-    client.fsPurchase = async function (this: unknown, ...args: unknown[]) {
-      if (this === client && !held) {
-        held = true;
-        await gate;
+      // The retry is held just before its purchase script (having claimed its key, on the
+      // two-call path: the claim was lost, so it claims a fresh order id) while the rebuild
+      // restores the claim to the order PostgreSQL has and loads the SKU: the interleaving
+      // of one unlucky round trip.
+      const buyer = twoCalls
+        ? await startApi({ REDIS_URL: redis.url }, { claimInScript: false })
+        : api;
+      type Fn = (this: unknown, ...a: unknown[]) => unknown;
+      const command = twoCalls ? 'fsPurchase' : 'fsClaimAndPurchase';
+      const client = buyer.engine.redis as unknown as Record<typeof command, Fn>;
+      const original = client[command];
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      let held = false;
+      // Auto-pipelining copies the method onto its pipeline and calls it there: pass through.
+      client[command] = async function (this: unknown, ...args: unknown[]) {
+        if (this === client && !held) {
+          held = true;
+          await gate;
+        }
+        return original.apply(this, args);
+      };
+      try {
+        const retry = buy(buyer, sku, jwt, 'claimrace-key', 1);
+        const claimKey = api.engine.keys.idempotencyClaim(user, 'claimrace-key');
+        const skuKey = api.engine.keys.forSku(sku).sku;
+        const deadline = Date.now() + 30_000;
+        while (!(held && (await api.engine.redis.exists(skuKey)))) {
+          assert.ok(Date.now() < deadline, 'the SKU was rebuilt');
+          await fetch(`${api.url}/v1/skus/${sku}`, { headers: api.admin });
+          await sleep(100);
+        }
+        assert.match(String(await api.engine.redis.get(claimKey)), new RegExp(first.body.orderId));
+        release();
+        const got = await retry;
+        assert.equal(got.status, 201, JSON.stringify(got.body));
+        assert.equal(got.body.orderId, first.body.orderId, 'the retry answers the original order');
+        assert.equal(got.replayed, true);
+      } finally {
+        client[command] = original;
+        release();
+        if (buyer !== api) await buyer.stop();
       }
-      return original.apply(this, args);
-    };
-    try {
-      const retry = buy(api, sku, jwt, 'claimrace-key', 1);
-      const claimKey = api.engine.keys.idempotencyClaim('claimrace-user', 'claimrace-key');
-      const skuKey = api.engine.keys.forSku(sku).sku;
-      const deadline = Date.now() + 30_000;
-      while (!(held && (await api.engine.redis.exists(skuKey)))) {
-        assert.ok(Date.now() < deadline, 'the SKU was rebuilt');
-        await fetch(`${api.url}/v1/skus/${sku}`, { headers: api.admin });
-        await sleep(100);
-      }
-      assert.match(String(await api.engine.redis.get(claimKey)), new RegExp(first.body.orderId));
-      release();
-      const got = await retry;
-      assert.equal(got.status, 201, JSON.stringify(got.body));
-      assert.equal(got.body.orderId, first.body.orderId, 'the retry answers the original order');
-      assert.equal(got.replayed, true);
-    } finally {
-      client.fsPurchase = original;
-      release();
-    }
-    const [c] = await waitForDrain(api.engine, [sku], 30_000);
-    assert.equal(c!.db.available, 9, 'one unit sold for one key');
-    const rows = await api.engine.db.order.findMany({ where: { skuId: sku } });
-    assert.equal(rows.length, 1);
-  });
+      const [c] = await waitForDrain(api.engine, [sku], 30_000);
+      assert.equal(c!.db.available, 9, 'one unit sold for one key');
+      const rows = await api.engine.db.order.findMany({ where: { skuId: sku } });
+      assert.equal(rows.length, 1);
+    });
 
   it('FLUSHALL mid-load: no oversell, every order acknowledged after the rebuild reaches PostgreSQL, stores agree', async () => {
     const skus = [uid('lml'), uid('lml'), uid('lml')];

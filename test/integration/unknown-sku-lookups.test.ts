@@ -34,6 +34,7 @@ describe('unknown SKU lookups', () => {
       orderRetentionSeconds: cfg.ORDER_RETENTION_SECONDS,
       soldOutCacheMs: cfg.SOLD_OUT_CACHE_MS,
       defaultReservationTtlSeconds: cfg.DEFAULT_RESERVATION_TTL_SECONDS,
+      claimInScript: true,
       waitForPipeline: async () => true,
       withLock: async (_r, fn) => fn(),
     });
