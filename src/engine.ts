@@ -199,15 +199,25 @@ export class Engine {
 
   async startRelay(): Promise<Relay> {
     const kafka = createKafka(this.cfg, 'relay', { log: this.log });
+    // A read blocks at most a quarter of the lease, so the lease still has time left after
+    // it (it is renewed at half) to publish what the read brought.
+    const blockMs = Math.min(this.cfg.RELAY_BLOCK_MS, Math.floor(this.cfg.LEADER_LEASE_MS / 4));
+    const readerCfg = {
+      ...this.cfg,
+      REDIS_COMMAND_TIMEOUT_MS: this.cfg.REDIS_COMMAND_TIMEOUT_MS + blockMs,
+    };
     const relay = new Relay(
       this.redis,
+      (p) =>
+        // Its failures reach the relay's loop, which logs and retries them.
+        createRedis(readerCfg, { name: `flashsale-relay-p${p}` }).on('error', () => undefined),
       createProducer(kafka),
       this.keys,
       (p) => new Leadership(this.redlock, this.keys.lock(p, 'relay'), this.cfg.LEADER_LEASE_MS),
       {
         topic: this.cfg.KAFKA_TOPIC,
         batchSize: this.cfg.RELAY_BATCH_SIZE,
-        idleMs: this.cfg.RELAY_IDLE_MS,
+        blockMs,
       },
       this.log.child({ component: 'relay' }),
     );

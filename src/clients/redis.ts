@@ -95,8 +95,8 @@ type SendCommand = (command: Command, ...rest: unknown[]) => unknown;
  *   start-up does not race the connect;
  * - a command in flight when the connection dropped may have run: it is not sent twice;
  * - reconnects are retried at most a second apart, so the engine resumes by itself.
- * No command is blocking (the relay reads without BLOCK); one that blocks would need a
- * client of its own.
+ * A blocking command needs a client of its own, with this timeout raised by its block time
+ * (the relay's reads: Engine.startRelay).
  */
 export function createRedis(cfg: Config, opts: RedisClientOptions = {}): RedisClient {
   const common = {

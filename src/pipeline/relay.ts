@@ -5,6 +5,10 @@
 // Order: one owner per partition at a time (a lease), reading as one fixed consumer per
 // partition. A new owner, after a crash, first re-reads that consumer's pending entries
 // (ID 0), so the entries a dead relay read but never acknowledged go out first, in order.
+//
+// Latency: a partition with nothing to relay waits in a blocking read (XREADGROUP BLOCK)
+// on a connection of its own, so a new entry leaves as soon as it is written instead of
+// at the next poll, and an idle relay asks Redis once per RELAY_BLOCK_MS, not every 50 ms.
 import type { Producer } from 'kafkajs';
 import type { KeySpace } from '../shared/keys.js';
 import { ACKS_ALL } from '../clients/kafka.js';
@@ -20,8 +24,8 @@ export const RELAY_GROUP = 'relay';
 export interface RelayOptions {
   topic: string;
   batchSize: number;
-  /** Pause when a partition has nothing to relay. */
-  idleMs: number;
+  /** How long a read waits for new entries when a partition has none. */
+  blockMs: number;
 }
 
 type Entry = [id: string, fields: string[]];
@@ -30,9 +34,15 @@ export class Relay {
   private stopped = false;
   private loops: Promise<void>[] = [];
   private readonly groupsReady = new Set<number>();
+  private readonly readers: RedisClient[] = [];
 
+  /**
+   * reader(partition): the connection for the partition's blocking reads (a blocked
+   * connection can carry nothing else); the shared client does the rest.
+   */
   constructor(
     private readonly redis: RedisClient,
+    private readonly reader: (partition: number) => RedisClient,
     private readonly producer: Producer,
     private readonly keys: KeySpace,
     private readonly lease: (partition: number) => Leadership,
@@ -47,6 +57,8 @@ export class Relay {
 
   private async loop(partition: number): Promise<void> {
     const lease = this.lease(partition);
+    const reader = this.reader(partition);
+    this.readers.push(reader);
     let backoff = 100;
     while (!this.stopped) {
       try {
@@ -54,10 +66,10 @@ export class Relay {
           await sleep(500);
           continue;
         }
-        const n = await this.pump(partition, lease);
+        await this.pump(partition, lease, reader);
         backoff = 100;
-        if (n === 0) await sleep(this.opts.idleMs);
       } catch (err) {
+        if (this.stopped) break; // stop() closed the reader under a blocked read
         // Kafka or Redis unavailable: keep every entry (they stay pending) and retry.
         this.log.warn(
           { partition, err: err instanceof Error ? err.message : String(err), retryInMs: backoff },
@@ -85,36 +97,60 @@ export class Relay {
     this.groupsReady.add(partition);
   }
 
-  /** Relays one batch of a partition: pending entries first, then new ones. */
-  async pump(partition: number, lease?: Leadership): Promise<number> {
+  /**
+   * Relays one batch of a partition: pending entries first, then new ones. With a reader,
+   * waits up to blockMs on it for new entries when there are none.
+   */
+  async pump(partition: number, lease?: Leadership, reader?: RedisClient): Promise<number> {
     try {
-      return await this.pumpOnce(partition, lease);
+      return await this.pumpOnce(partition, lease, reader);
     } catch (err) {
       if (!String(err).includes('NOGROUP')) throw err;
       this.groupsReady.delete(partition);
-      return this.pumpOnce(partition, lease);
+      return this.pumpOnce(partition, lease, reader);
     }
   }
 
-  private async pumpOnce(partition: number, lease?: Leadership): Promise<number> {
+  private async pumpOnce(
+    partition: number,
+    lease?: Leadership,
+    reader?: RedisClient,
+  ): Promise<number> {
     const stream = this.keys.events(partition);
     await this.ensureGroup(stream, partition);
     const consumer = `p${partition}`;
-    const read = async (from: '0' | '>') => {
-      const reply = (await this.redis.xreadgroup(
-        'GROUP',
-        RELAY_GROUP,
-        consumer,
-        'COUNT',
-        this.opts.batchSize,
-        'STREAMS',
-        stream,
-        from,
-      )) as [string, Entry[]][] | null;
+    const count = this.opts.batchSize;
+    const read = async (client: RedisClient, from: '0' | '>', block: boolean) => {
+      const reply = (
+        block
+          ? await client.xreadgroup(
+              'GROUP',
+              RELAY_GROUP,
+              consumer,
+              'COUNT',
+              count,
+              'BLOCK',
+              this.opts.blockMs,
+              'STREAMS',
+              stream,
+              from,
+            )
+          : await client.xreadgroup(
+              'GROUP',
+              RELAY_GROUP,
+              consumer,
+              'COUNT',
+              count,
+              'STREAMS',
+              stream,
+              from,
+            )
+      ) as [string, Entry[]][] | null;
       return reply?.[0]?.[1] ?? [];
     };
-    let entries = await read('0');
-    if (entries.length === 0) entries = await read('>');
+    let entries = await read(this.redis, '0', false);
+    if (entries.length === 0)
+      entries = reader ? await read(reader, '>', true) : await read(this.redis, '>', false);
     if (entries.length === 0) return 0;
     if (lease && !lease.leads(1000)) return 0; // lease about to lapse: leave them for the next owner
 
@@ -143,6 +179,7 @@ export class Relay {
   /** Finishes the batches in hand (at most stopTimeoutMs: a send may wait on a dead broker). */
   async stop(stopTimeoutMs = 10_000): Promise<void> {
     this.stopped = true;
+    for (const r of this.readers) r.disconnect(); // ends blocked reads now
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.all(this.loops),

@@ -142,8 +142,11 @@ export const configSchema = z
     SWEEP_PARALLEL: int(1, 1, 64),
     LEADER_LEASE_MS: int(5000, 500, 600000),
     RELAY_BATCH_SIZE: int(500, 1, 10000),
-    /** The relay's pause before it looks again at a partition that had nothing to relay. */
-    RELAY_IDLE_MS: int(50, 1, 10000),
+    /**
+     * How long the relay's read waits for new entries at a partition that has none (a
+     * blocking read on a connection of its own); at most a quarter of LEADER_LEASE_MS.
+     */
+    RELAY_BLOCK_MS: int(1000, 1, 10000),
     WRITER_MAX_BATCH: int(2000, 1, 100000),
     RECONCILE_INTERVAL_MS: int(5000, 100, 3600000),
     LAG_ALERT_AFTER_MS: int(30000, 100, 86400000),
