@@ -3,10 +3,13 @@
 // the same run. Lag: purchase accepted (Redis time in the event) to row in PostgreSQL
 // (clock_timestamp() at insert), under a steady purchase load through the API.
 import { randomBytes } from 'node:crypto';
-import type { Engine } from '../src/engine.js';
+import { Engine } from '../src/engine.js';
+import { loadConfig } from '../src/shared/config.js';
+import { ownRedis } from '../test/support/redis-server.js';
 import { ACKS_ALL, createConsumer, createKafka, createProducer } from '../src/clients/kafka.js';
 import { ensureTopic } from '../tools/services/services.js';
 import { DbWriter } from '../src/pipeline/writer.js';
+import { cpuDuring, kafkaPids, postgresPids, type Stage } from './cpu.js';
 import { fmt, load, startServer, tokens, type Server } from './lib.js';
 
 const hex = () => randomBytes(4).toString('hex');
@@ -98,66 +101,181 @@ export async function writerBench(engine: Engine, opts: { events: number; single
   return { batchedEventsPerS: batched, singleEventsPerS: single, ratio: batched / single };
 }
 
-/** Steady purchases through the API (relay and writer running); lag from the audit rows. */
-export async function lagBench(engine: Engine, opts: { rate: number; durationS: number }) {
+export interface LagResult {
+  purchasesPerS: number;
+  events: number;
+  lagP50Ms: number;
+  lagP99Ms: number;
+  lagMaxMs: number;
+  statuses: Record<string, number>;
+  /** CPU microseconds per accepted purchase, per server-side process, load to drained. */
+  cpuUsPerPurchase: Record<string, number>;
+}
+
+/**
+ * Steady purchases through the API, with the relay and the writer each in a process of its
+ * own so each stage's CPU can be told apart; lag from the audit rows (Redis time in the
+ * event to PostgreSQL's clock at insert). CPU is counted from the start of the load until
+ * PostgreSQL has every event.
+ */
+export async function lagBench(opts: { rate: number; durationS: number }): Promise<LagResult> {
+  // A redis-server, Kafka topic and writer group of the bench's own, so no backlog another
+  // bench left behind rides along; the database is the shared one, as deployed.
+  const redis = await ownRedis();
+  const stores = {
+    REDIS_URL: redis.url,
+    KAFKA_TOPIC: `bench-lag-${hex()}`,
+    KAFKA_WRITER_GROUP: `bench-lag-${hex()}`,
+  };
+  const engine = new Engine(
+    loadConfig({ ...process.env, ...stores, LOG_LEVEL: 'warn' }),
+    'bench-lag',
+  );
+  await ensureTopic(
+    engine.cfg.KAFKA_BROKERS,
+    stores.KAFKA_TOPIC,
+    engine.keys.partitions,
+    () => undefined,
+  );
   const sku = `lag-${hex()}`;
   await engine.inventory.createSku({ sku, name: sku, stock: 10_000_000, perUserLimit: 100_000 });
-  // As deployed: the API in one process, relay and writer in another.
   const started: Server[] = [];
   try {
-    const pipeline = await startServer('dist/src/main.js', { LOG_LEVEL: 'info', PORT: '0' }, [
-      'api',
-    ]);
-    started.push(pipeline);
-    started.push(
-      await startServer('dist/src/main.js', { LOG_LEVEL: 'info', PORT: '0' }, ['relay', 'writer']),
-    );
+    const env = { LOG_LEVEL: 'info', PORT: '0', ...stores };
+    const api = await startServer('dist/src/main.js', env, ['api']);
+    started.push(api);
+    const relay = await startServer('dist/src/main.js', env, ['relay']);
+    started.push(relay);
+    const writer = await startServer('dist/src/main.js', env, ['writer']);
+    started.push(writer);
+    const redisPid = Number(/process_id:(\d+)/.exec(await engine.redis.info('server'))?.[1]);
+    const stages: Stage[] = [
+      { name: 'api', pids: () => [api.child.pid!] },
+      { name: 'redis', pids: () => [redisPid] },
+      { name: 'relay', pids: () => [relay.child.pid!] },
+      { name: 'kafka', pids: kafkaPids },
+      { name: 'writer', pids: () => [writer.child.pid!] },
+      { name: 'postgres', pids: postgresPids },
+    ];
     const users = Array.from({ length: 2000 }, (_, i) => `lu${i}`);
     const jwts = await tokens(engine.cfg.JWT_SECRET, users);
     let n = 0;
-    const result = await load({
-      url: pipeline.url,
-      path: `/v1/skus/${sku}/purchases`,
-      connections: 50,
-      durationS: opts.durationS,
-      overallRate: opts.rate,
-      next: () => ({
-        headers: {
-          'content-type': 'application/json',
-          'idempotency-key': `${sku}-${n}`,
-          authorization: `Bearer ${jwts[n++ % jwts.length]}`,
-        },
-        body: '{"quantity":1}',
-      }),
-    });
     const k = engine.keys.forSku(sku);
-    const target = Number(await engine.redis.hget(k.sku, 'seq'));
-    const deadline = Date.now() + 60000;
-    while (Date.now() < deadline) {
-      const row = await engine.db.sku.findUnique({
-        where: { id: sku },
-        select: { lastSequence: true },
+    const { result, seconds } = await cpuDuring(stages, async () => {
+      const result = await load({
+        url: api.url,
+        path: `/v1/skus/${sku}/purchases`,
+        connections: 50,
+        durationS: opts.durationS,
+        overallRate: opts.rate,
+        next: () => ({
+          headers: {
+            'content-type': 'application/json',
+            'idempotency-key': `${sku}-${n}`,
+            authorization: `Bearer ${jwts[n++ % jwts.length]}`,
+          },
+          body: '{"quantity":1}',
+        }),
       });
-      if ((row?.lastSequence ?? 0) >= target) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+      const target = Number(await engine.redis.hget(k.sku, 'seq'));
+      const deadline = Date.now() + 60000;
+      while (Date.now() < deadline) {
+        const row = await engine.db.sku.findUnique({
+          where: { id: sku },
+          select: { lastSequence: true },
+        });
+        if ((row?.lastSequence ?? 0) >= target) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return result;
+    });
     const [lag] = await engine.db.$queryRaw<{ p50: number; p99: number; max: number; n: bigint }[]>`
       SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50, percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99,
              max(ms) AS max, count(*) AS n
       FROM (SELECT extract(epoch FROM applied_at - occurred_at) * 1000 AS ms FROM stock_events WHERE sku_id = ${sku}) t`;
-    const out = {
+    const accepted = result.statusCounts['201'] ?? 0;
+    const out: LagResult = {
       purchasesPerS: result.rps,
       events: Number(lag!.n),
       lagP50Ms: Number(lag!.p50),
       lagP99Ms: Number(lag!.p99),
       lagMaxMs: Number(lag!.max),
       statuses: result.statusCounts,
+      cpuUsPerPurchase: perPurchase(seconds, accepted),
     };
     process.stderr.write(
-      `  lag at ${fmt(result.rps)} purchases/s: p50 ${fmt(out.lagP50Ms)} ms, p99 ${fmt(out.lagP99Ms)} ms, max ${fmt(out.lagMaxMs)} ms\n`,
+      `  lag at ${fmt(result.rps)} purchases/s: p50 ${fmt(out.lagP50Ms)} ms, p99 ${fmt(out.lagP99Ms)} ms, max ${fmt(out.lagMaxMs)} ms; CPU µs per purchase ${JSON.stringify(out.cpuUsPerPurchase)}\n`,
     );
     return out;
   } finally {
     for (const s of started) await s.stop();
+    await engine.stop();
+    await redis.close();
+  }
+}
+
+/** CPU seconds per stage as microseconds per accepted purchase, with their total. */
+function perPurchase(seconds: Record<string, number>, accepted: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let total = 0;
+  for (const [stage, s] of Object.entries(seconds)) {
+    out[stage] = accepted ? (s * 1e6) / accepted : 0;
+    total += out[stage]!;
+  }
+  out.total = total;
+  return out;
+}
+
+/**
+ * The PostgreSQL-only baseline at the same steady rate: CPU of its server and of
+ * PostgreSQL per accepted purchase.
+ */
+export async function pgOnlyCpuBench(
+  engine: Engine,
+  opts: { rate: number; durationS: number },
+): Promise<{ purchasesPerS: number; cpuUsPerPurchase: Record<string, number> }> {
+  await engine.db.$executeRawUnsafe(
+    'CREATE TABLE IF NOT EXISTS bench_pg_skus (id text PRIMARY KEY, available int NOT NULL CHECK (available >= 0))',
+  );
+  await engine.db.$executeRawUnsafe(
+    'CREATE TABLE IF NOT EXISTS bench_pg_orders (id bigserial PRIMARY KEY, sku_id text NOT NULL, user_id text NOT NULL, quantity int NOT NULL, idempotency_key text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())',
+  );
+  const sku = `pgcpu-${hex()}`;
+  await engine.db.$executeRaw`INSERT INTO bench_pg_skus (id, available) VALUES (${sku}, 10000000)`;
+  const server = await startServer('dist/bench/pg-baseline-server.js', { PORT: '0' });
+  try {
+    let n = 0;
+    const { result, seconds } = await cpuDuring(
+      [
+        { name: 'server', pids: () => [server.child.pid!] },
+        { name: 'postgres', pids: postgresPids },
+      ],
+      () =>
+        load({
+          url: server.url,
+          path: `/v1/skus/${sku}/purchases`,
+          connections: 50,
+          durationS: opts.durationS,
+          overallRate: opts.rate,
+          next: () => ({
+            headers: {
+              'content-type': 'application/json',
+              'idempotency-key': `${sku}-${n}`,
+              'x-user': `pu${n++ % 2000}`,
+            },
+            body: '{"quantity":1}',
+          }),
+        }),
+    );
+    const out = {
+      purchasesPerS: result.rps,
+      cpuUsPerPurchase: perPurchase(seconds, result.statusCounts['201'] ?? 0),
+    };
+    process.stderr.write(
+      `  PostgreSQL only at ${fmt(result.rps)} purchases/s: CPU µs per purchase ${JSON.stringify(out.cpuUsPerPurchase)}\n`,
+    );
+    return out;
+  } finally {
+    await server.stop();
   }
 }

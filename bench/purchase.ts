@@ -2,7 +2,9 @@
 // the same inventory call (the ceiling), measured in one run on one machine. Also runs the
 // same handler through express's router (PURCHASE_FAST_PATH=false), the "before".
 import { randomBytes } from 'node:crypto';
-import type { Engine } from '../src/engine.js';
+import { Engine } from '../src/engine.js';
+import { loadConfig } from '../src/shared/config.js';
+import { ownRedis } from '../test/support/redis-server.js';
 import { fmt, load, startServer, tokens, type LoadResult, type Server } from './lib.js';
 
 export interface PurchaseVariant {
@@ -55,17 +57,28 @@ export async function purchaseBench(
   const users = Array.from({ length: opts.users ?? 5000 }, (_, i) => `bu${i}`);
   const jwts = await tokens(engine.cfg.JWT_SECRET, users);
   const slices = opts.slices ?? 3;
+  // A redis-server of the bench's own: no relay runs here, so the events the purchases
+  // append must not be left in the shared Redis for the next bench's pipeline to carry.
+  const redis = await ownRedis();
+  const own = new Engine(
+    loadConfig({ ...process.env, REDIS_URL: redis.url, LOG_LEVEL: 'warn' }),
+    'bench-purchase',
+  );
   const running: { v: PurchaseVariant; server: Server; next: () => Req; runs: LoadResult[] }[] = [];
   try {
     for (const v of VARIANTS) {
       const sku = `bench-${randomBytes(4).toString('hex')}`;
-      await engine.inventory.createSku({
+      await own.inventory.createSku({
         sku,
         name: sku,
         stock: 10_000_000,
         perUserLimit: 100_000,
       });
-      const server = await startServer(v.script, { ...v.env, PORT: '0' }, v.args);
+      const server = await startServer(
+        v.script,
+        { ...v.env, PORT: '0', REDIS_URL: redis.url },
+        v.args,
+      );
       let n = 0;
       const next = () => {
         const u = n++ % users.length;
@@ -97,6 +110,8 @@ export async function purchaseBench(
       for (const r of running) r.runs.push(await run(r, opts.durationS / slices));
   } finally {
     for (const r of running) await r.server.stop();
+    await own.stop();
+    await redis.close();
   }
   return running.map(({ v, runs }) => {
     const result = combine(runs);

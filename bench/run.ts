@@ -1,30 +1,38 @@
-// `npm run bench [-- purchase|scenarios|pipeline|memory|expiry|durability]`: runs benchmark scenarios and
-// writes the results under bench/results/ as JSON and Markdown.
+// `npm run bench [-- [--runs N] purchase|scenarios|pipeline|cost|memory|expiry|durability]`:
+// runs benchmark scenarios N times (default 1) and writes the results under bench/results/
+// as JSON, Markdown and an SVG chart: a summary of the headline figures (the median of the
+// runs, with their spread), then every run's details.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fmt } from './lib.js';
 import { durabilityBench, durabilityTable } from './durability.js';
 import { expiryBench } from './expiry.js';
 import { memoryBench } from './memory.js';
-import { lagBench, writerBench } from './pipeline.js';
+import { lagBench, pgOnlyCpuBench, writerBench } from './pipeline.js';
 import { purchaseBench, purchaseTable } from './purchase.js';
 import { redisCostBench, type PathCost } from './redis-cost.js';
 import { scenarioChart, scenarios, scenarioTable } from './scenarios.js';
 import { prepare } from './setup.js';
+import { summarize, summaryChart, summaryTable } from './summary.js';
 
-const which = new Set(process.argv.slice(2));
+const argv = process.argv.slice(2);
+const runsAt = argv.indexOf('--runs');
+const runs = runsAt >= 0 ? Number(argv[runsAt + 1]) : 1;
+if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs takes a whole number >= 1');
+const which = new Set(argv.filter((_, i) => runsAt < 0 || (i !== runsAt && i !== runsAt + 1)));
 const all = which.size === 0;
 const durationS = Number(process.env.BENCH_DURATION_S ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
 
 const { engine } = await prepare((l) => process.stderr.write(`${l}\n`));
-const report: string[] = [
-  `# Benchmark results (${new Date().toISOString()})`,
-  '',
-  `${connections} connections, ${durationS} s per run, one machine, one run.`,
-  '',
-];
-const json: Record<string, unknown> = { at: new Date().toISOString(), connections, durationS };
-try {
+const perRun: Record<string, unknown>[] = [];
+const reports: string[][] = [];
+let chart = '';
+
+async function runOnce(run: number): Promise<void> {
+  const report: string[] = [`## Run ${run} of ${runs}`, ''];
+  const json: Record<string, unknown> = { at: new Date().toISOString() };
+  perRun.push(json);
+  reports.push(report);
   if (all || which.has('scenarios')) {
     process.stderr.write('scenarios: engine vs ceiling vs PostgreSQL-only baseline\n');
     const results = await scenarios(engine, { durationS, connections });
@@ -34,7 +42,7 @@ try {
     const hot = results.find((r) => r.server === 'engine' && r.scenario === 'hot SKU')!.result.rps;
     const storm = results.find((r) => r.scenario === 'sold-out storm')!.result.rps;
     report.push(
-      '## Scenarios',
+      '### Scenarios',
       '',
       scenarioTable(results),
       '',
@@ -43,8 +51,7 @@ try {
       '![throughput per scenario](results.svg)',
       '',
     );
-    mkdirSync('bench/results', { recursive: true });
-    writeFileSync('bench/results/results.svg', scenarioChart(results));
+    chart = scenarioChart(results);
     if (results.some((r) => r.invariants.some((i) => !i.ok))) process.exitCode = 1;
   }
   if (all || which.has('purchase')) {
@@ -53,20 +60,23 @@ try {
     );
     const results = await purchaseBench(engine, { durationS, connections });
     json.purchase = results;
-    report.push('## Purchase route', '', purchaseTable(results), '');
+    report.push('### Purchase route', '', purchaseTable(results), '');
   }
   if (all || which.has('pipeline')) {
     process.stderr.write(
       'pipeline: DB writer batching vs one event per transaction; end-to-end lag\n',
     );
     const writer = await writerBench(engine, { events: 20000, singleEvents: 3000 });
-    const lag = await lagBench(engine, {
-      rate: Number(process.env.BENCH_LAG_RATE ?? 2000),
-      durationS,
-    });
-    json.pipeline = { writer, lag };
+    const rate = Number(process.env.BENCH_LAG_RATE ?? 2000);
+    const lag = await lagBench({ rate, durationS });
+    const pgOnly = await pgOnlyCpuBench(engine, { rate, durationS });
+    json.pipeline = { writer, lag, pgOnly };
+    const cpu = (c: Record<string, number>) =>
+      Object.entries(c)
+        .map(([k, v]) => `${k} ${fmt(v)}`)
+        .join(', ');
     report.push(
-      '## Event pipeline',
+      '### Event pipeline',
       '',
       '| measure | value |',
       '| --- | --- |',
@@ -75,6 +85,8 @@ try {
       `| batching speed-up | ${fmt(writer.ratio, 1)}x |`,
       `| steady purchase load (purchases/s) | ${fmt(lag.purchasesPerS)} |`,
       `| lag purchase -> PostgreSQL p50 / p99 / max (ms) | ${fmt(lag.lagP50Ms)} / ${fmt(lag.lagP99Ms)} / ${fmt(lag.lagMaxMs)} |`,
+      `| CPU µs per accepted purchase, engine (load to drained) | ${cpu(lag.cpuUsPerPurchase)} |`,
+      `| CPU µs per accepted purchase, PostgreSQL only (${fmt(pgOnly.purchasesPerS)} purchases/s) | ${cpu(pgOnly.cpuUsPerPurchase)} |`,
       '',
     );
   }
@@ -95,7 +107,7 @@ try {
       `| ${name}: inside the script, calls per purchase | ${p.insideScript.map((t) => `${t.command} ${fmt(t.callsPerPurchase, 2)}`).join(', ')} |`,
     ];
     report.push(
-      '## Redis cost per purchase',
+      '### Redis cost per purchase',
       '',
       `From Redis's own INFO commandstats, on a redis-server of the bench's own; the median of ${c.rounds} alternating rounds of ${fmt(c.purchases)} purchases per path.`,
       '',
@@ -114,7 +126,7 @@ try {
     const m = await memoryBench({ orders: 20000, refused: 20000 });
     json.memory = m;
     report.push(
-      '## Redis memory',
+      '### Redis memory',
       '',
       '| measure | bytes |',
       '| --- | --- |',
@@ -131,7 +143,7 @@ try {
     });
     json.expiry = e;
     report.push(
-      '## Expiry at scale',
+      '### Expiry at scale',
       '',
       '| measure | value |',
       '| --- | --- |',
@@ -151,13 +163,43 @@ try {
       rounds: Number(process.env.BENCH_DURABILITY_ROUNDS ?? 2),
     });
     json.durability = results;
-    report.push('## Durability (REDIS_DURABILITY)', '', durabilityTable(results), '');
+    report.push('### Durability (REDIS_DURABILITY)', '', durabilityTable(results), '');
     if (results.some((r) => !r.converged)) process.exitCode = 1;
+  }
+}
+
+try {
+  for (let r = 1; r <= runs; r++) {
+    process.stderr.write(`run ${r} of ${runs}\n`);
+    await runOnce(r);
   }
 } finally {
   await engine.stop();
 }
+const summary = summarize(perRun);
+const header = [
+  `# Benchmark results (${new Date().toISOString()})`,
+  '',
+  `${connections} connections, ${durationS} s per load, one machine, ${runs} run${runs > 1 ? 's' : ''}.`,
+  '',
+  '## Summary',
+  '',
+  summaryTable(summary),
+  '',
+  '![summary](summary.svg)',
+  '',
+];
 mkdirSync('bench/results', { recursive: true });
-writeFileSync('bench/results/results.json', JSON.stringify(json, null, 2));
-writeFileSync('bench/results/results.md', report.join('\n') + '\n');
-console.log(report.join('\n'));
+writeFileSync(
+  'bench/results/results.json',
+  JSON.stringify(
+    { at: new Date().toISOString(), connections, durationS, runs, summary, perRun },
+    null,
+    2,
+  ),
+);
+writeFileSync('bench/results/summary.svg', summaryChart(summary, runs));
+if (chart) writeFileSync('bench/results/results.svg', chart);
+const markdown = [...header, ...reports.flat()].join('\n') + '\n';
+writeFileSync('bench/results/results.md', markdown);
+console.log(markdown);
