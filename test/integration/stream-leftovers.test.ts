@@ -36,9 +36,13 @@ describe('stream leftovers', () => {
     await waitForDrain(api.engine, [sku]);
     const k = api.engine.keys.forSku(sku);
     // A leftover: delivered to the relay's group and acknowledged, never deleted. Written
-    // as the group's own bookkeeping would have it, without racing the running relay.
-    const id = await api.engine.redis.xadd(k.events, '*', 'e', '{"leftover":true}');
-    await api.engine.redis.xgroup('SETID', k.events, RELAY_GROUP, id!);
+    // as the group's own bookkeeping would have it, in one transaction: the relay waits in
+    // a blocking read, which would take an entry added on its own at once.
+    await api.engine.redis
+      .multi()
+      .xadd(k.events, '*', 'e', '{"leftover":true}')
+      .xgroup('SETID', k.events, RELAY_GROUP, '$')
+      .exec();
     assert.equal(await api.engine.redis.xlen(k.events), 1);
 
     await api.engine.redis.del(k.sku); // the SKU's state is lost
