@@ -160,6 +160,12 @@ export function fmt(n: number, digits = 0): string {
   });
 }
 
+/** The PostgreSQL-only baseline's tables (bench_pg_*), made by whichever bench needs them. */
+export const PG_BASELINE_TABLES = [
+  'CREATE TABLE IF NOT EXISTS bench_pg_skus (id text PRIMARY KEY, available int NOT NULL CHECK (available >= 0))',
+  'CREATE TABLE IF NOT EXISTS bench_pg_orders (id bigserial PRIMARY KEY, sku_id text NOT NULL, user_id text NOT NULL, quantity int NOT NULL, idempotency_key text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())',
+];
+
 export interface PurchaseRequest {
   sku: string;
   userId: string;

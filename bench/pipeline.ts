@@ -10,7 +10,7 @@ import { ACKS_ALL, createConsumer, createKafka, createProducer } from '../src/cl
 import { ensureTopic } from '../tools/services/services.js';
 import { DbWriter } from '../src/pipeline/writer.js';
 import { cpuDuring, kafkaPids, postgresPids, type Stage } from './cpu.js';
-import { fmt, load, startServer, tokens, type Server } from './lib.js';
+import { fmt, load, PG_BASELINE_TABLES, startServer, tokens, type Server } from './lib.js';
 
 const hex = () => randomBytes(4).toString('hex');
 
@@ -159,24 +159,11 @@ export async function lagBench(opts: { rate: number; durationS: number }): Promi
     ];
     const users = Array.from({ length: 2000 }, (_, i) => `lu${i}`);
     const jwts = await tokens(engine.cfg.JWT_SECRET, users);
-    let n = 0;
     const k = engine.keys.forSku(sku);
     const { result, seconds } = await cpuDuring(stages, async () => {
-      const result = await load({
-        url: api.url,
-        path: `/v1/skus/${sku}/purchases`,
-        connections: 50,
-        durationS: opts.durationS,
-        overallRate: opts.rate,
-        next: () => ({
-          headers: {
-            'content-type': 'application/json',
-            'idempotency-key': `${sku}-${n}`,
-            authorization: `Bearer ${jwts[n++ % jwts.length]}`,
-          },
-          body: '{"quantity":1}',
-        }),
-      });
+      const result = await steadyPurchases(api.url, sku, opts, (i) => ({
+        authorization: `Bearer ${jwts[i % jwts.length]}`,
+      }));
       const target = Number(await engine.redis.hget(k.sku, 'seq'));
       const deadline = Date.now() + 60000;
       while (Date.now() < deadline) {
@@ -214,6 +201,31 @@ export async function lagBench(opts: { rate: number; durationS: number }): Promi
   }
 }
 
+/** One-unit purchases of `sku` at a steady rate over 50 connections, a fresh key each. */
+function steadyPurchases(
+  url: string,
+  sku: string,
+  opts: { rate: number; durationS: number },
+  buyer: (n: number) => Record<string, string>,
+) {
+  let n = 0;
+  return load({
+    url,
+    path: `/v1/skus/${sku}/purchases`,
+    connections: 50,
+    durationS: opts.durationS,
+    overallRate: opts.rate,
+    next: () => ({
+      headers: {
+        'content-type': 'application/json',
+        'idempotency-key': `${sku}-${n}`,
+        ...buyer(n++),
+      },
+      body: '{"quantity":1}',
+    }),
+  });
+}
+
 /** CPU seconds per stage as microseconds per accepted purchase, with their total. */
 function perPurchase(seconds: Record<string, number>, accepted: number): Record<string, number> {
   const out: Record<string, number> = {};
@@ -234,38 +246,17 @@ export async function pgOnlyCpuBench(
   engine: Engine,
   opts: { rate: number; durationS: number },
 ): Promise<{ purchasesPerS: number; cpuUsPerPurchase: Record<string, number> }> {
-  await engine.db.$executeRawUnsafe(
-    'CREATE TABLE IF NOT EXISTS bench_pg_skus (id text PRIMARY KEY, available int NOT NULL CHECK (available >= 0))',
-  );
-  await engine.db.$executeRawUnsafe(
-    'CREATE TABLE IF NOT EXISTS bench_pg_orders (id bigserial PRIMARY KEY, sku_id text NOT NULL, user_id text NOT NULL, quantity int NOT NULL, idempotency_key text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())',
-  );
+  for (const sql of PG_BASELINE_TABLES) await engine.db.$executeRawUnsafe(sql);
   const sku = `pgcpu-${hex()}`;
   await engine.db.$executeRaw`INSERT INTO bench_pg_skus (id, available) VALUES (${sku}, 10000000)`;
   const server = await startServer('dist/bench/pg-baseline-server.js', { PORT: '0' });
   try {
-    let n = 0;
     const { result, seconds } = await cpuDuring(
       [
         { name: 'server', pids: () => [server.child.pid!] },
         { name: 'postgres', pids: postgresPids },
       ],
-      () =>
-        load({
-          url: server.url,
-          path: `/v1/skus/${sku}/purchases`,
-          connections: 50,
-          durationS: opts.durationS,
-          overallRate: opts.rate,
-          next: () => ({
-            headers: {
-              'content-type': 'application/json',
-              'idempotency-key': `${sku}-${n}`,
-              'x-user': `pu${n++ % 2000}`,
-            },
-            body: '{"quantity":1}',
-          }),
-        }),
+      () => steadyPurchases(server.url, sku, opts, (i) => ({ 'x-user': `pu${i % 2000}` })),
     );
     const out = {
       purchasesPerS: result.rps,

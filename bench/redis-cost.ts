@@ -5,12 +5,12 @@
 // the client. Per-SKU capacity is one second over the Redis time per purchase (one SKU
 // lives on one Redis node, and Redis runs one command at a time), set against the rate one
 // PostgreSQL row takes the same purchase (conditional UPDATE + INSERT) in the same run.
-import type { Command } from 'ioredis';
 import pg from 'pg';
 import { Engine } from '../src/engine.js';
 import { loadConfig, type Config } from '../src/shared/config.js';
+import { commandsSent } from '../test/support/commands.js';
 import { ownRedis } from '../test/support/redis-server.js';
-import { uid } from './lib.js';
+import { PG_BASELINE_TABLES, uid } from './lib.js';
 
 export interface CommandCost {
   command: string;
@@ -52,12 +52,7 @@ async function pgHotRow(cfg: Config, durationS: number): Promise<number> {
   const pool = new pg.Pool({ connectionString: cfg.DATABASE_URL, max: 50 });
   const sku = uid('hotrow');
   try {
-    await pool.query(
-      'CREATE TABLE IF NOT EXISTS bench_pg_skus (id text PRIMARY KEY, available int NOT NULL CHECK (available >= 0))',
-    );
-    await pool.query(
-      'CREATE TABLE IF NOT EXISTS bench_pg_orders (id bigserial PRIMARY KEY, sku_id text NOT NULL, user_id text NOT NULL, quantity int NOT NULL, idempotency_key text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())',
-    );
+    for (const sql of PG_BASELINE_TABLES) await pool.query(sql);
     await pool.query('INSERT INTO bench_pg_skus (id, available) VALUES ($1, 100000000)', [sku]);
     let done = 0;
     const until = Date.now() + durationS * 1000;
@@ -106,19 +101,8 @@ async function measure(engine: Engine, sku: string, purchases: number): Promise<
   await buy(500, uid('warm')); // script loaded, connections up, JIT warm
   // Round trips: every command this client sends while the purchases run, by name (a SET
   // the client sends is the claim's own call; one the script makes is inside it).
-  const sent = new Map<string, number>();
-  const client = engine.redis as unknown as { sendCommand: (c: Command) => unknown };
-  const send = client.sendCommand.bind(client);
   await engine.redis.config('RESETSTAT');
-  client.sendCommand = (c: Command) => {
-    sent.set(c.name, (sent.get(c.name) ?? 0) + 1);
-    return send(c);
-  };
-  try {
-    await buy(purchases, uid('k'));
-  } finally {
-    client.sendCommand = send;
-  }
+  const sent = await commandsSent(engine.redis, () => buy(purchases, uid('k')));
   const stats = commandStats(await engine.redis.info('commandstats'));
   const cost = (command: string): CommandCost => {
     const s = stats.get(command) ?? { calls: 0, usec: 0 };

@@ -4,7 +4,15 @@
 import { randomBytes } from 'node:crypto';
 import type { Engine } from '../src/engine.js';
 import { compareSkus } from '../src/reconcile/compare.js';
-import { fmt, load, startServer, tokens, type LoadResult, type Server } from './lib.js';
+import {
+  fmt,
+  load,
+  PG_BASELINE_TABLES,
+  startServer,
+  tokens,
+  type LoadResult,
+  type Server,
+} from './lib.js';
 
 export interface ScenarioResult {
   scenario: string;
@@ -147,12 +155,7 @@ export async function scenarios(
     }
     await ceiling.stop();
 
-    await engine.db.$executeRawUnsafe(
-      'CREATE TABLE IF NOT EXISTS bench_pg_skus (id text PRIMARY KEY, available int NOT NULL CHECK (available >= 0))',
-    );
-    await engine.db.$executeRawUnsafe(
-      'CREATE TABLE IF NOT EXISTS bench_pg_orders (id bigserial PRIMARY KEY, sku_id text NOT NULL, user_id text NOT NULL, quantity int NOT NULL, idempotency_key text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())',
-    );
+    for (const sql of PG_BASELINE_TABLES) await engine.db.$executeRawUnsafe(sql);
     const pgServer = await startServer('dist/bench/pg-baseline-server.js', { PORT: '0' });
     started.push(pgServer);
     {

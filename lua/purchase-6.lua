@@ -27,20 +27,7 @@
     {-16, orderId}  the rebuild restored this key's claim to another order while the
                     caller held a placeholder: replay that order instead of buying again
 ]]
-local skuKey = KEYS[1]
-local usersKey = KEYS[2]
-local orderKey = KEYS[3]
-local expiriesKey = KEYS[4]
-local eventsKey = KEYS[5]
-local restoredKey = KEYS[6]
-local claimKey = nil
-local claimTtl = nil
-
-local skuId = ARGV[1]
-local userId = ARGV[2]
-local quantity = tonumber(ARGV[3])
-local orderId = ARGV[4]
-local idemKey = ARGV[5]
-local claimName = ARGV[6]
+-- The caller has claimed the key.
+local claimKey, claimTtl, claimValue = nil, nil, nil
 
 --- @include "purchase"

@@ -1,9 +1,22 @@
 --[[
   The purchase, shared by purchase-6.lua and claimAndPurchase-7.lua (see their headers for
-  input and output). Expects the locals skuKey, usersKey, orderKey, expiriesKey, eventsKey,
-  restoredKey, skuId, userId, quantity, orderId, idemKey, claimName, and claimKey with
-  claimTtl (claimKey nil when the caller has made the claim itself).
+  input and output): KEYS[1..6] and ARGV[1..6] are the same in both. Expects the locals
+  claimKey, claimTtl and claimValue (all nil when the caller has made the claim itself).
 ]]
+local skuKey = KEYS[1]
+local usersKey = KEYS[2]
+local orderKey = KEYS[3]
+local expiriesKey = KEYS[4]
+local eventsKey = KEYS[5]
+local restoredKey = KEYS[6]
+
+local skuId = ARGV[1]
+local userId = ARGV[2]
+local quantity = tonumber(ARGV[3])
+local orderId = ARGV[4]
+local idemKey = ARGV[5]
+local claimName = ARGV[6]
+
 --- @include "nowMs"
 
 -- A key of the wrong type must refuse the purchase before any write (Redis does not undo
@@ -27,12 +40,12 @@ end
 -- the claim stays when the purchase is then refused.
 local claimedNow = false
 if claimKey then
-  local claim = redis.pcall('SET', claimKey, skuId .. '|' .. ARGV[3] .. '|' .. orderId, 'EX', claimTtl,
-    'NX', 'GET')
+  local claim = redis.pcall('SET', claimKey, claimValue, 'EX', claimTtl, 'NX', 'GET')
   if wrongType(claim) then
     return {-13, claimKey}
   end
   if claim then
+    -- The layout of claimValue and parseClaim in src/shared/keys.ts: sku|quantity|orderId.
     local claimedSku, claimedQuantity, claimedOrder = string.match(claim, '^([^|]+)|([^|]+)|(.+)$')
     if claimedSku ~= skuId or tonumber(claimedQuantity) ~= quantity
         or not string.match(claimedOrder, '^[0-9a-f-]+$') or #claimedOrder ~= 36 then

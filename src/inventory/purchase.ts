@@ -22,41 +22,34 @@ export class Purchases extends InventoryPart {
     idempotencyKey: string,
   ): Promise<{ order: Order; replayed: boolean }> {
     const k = this.keys.forSku(skuId);
-    const claimKey = this.keys.idempotencyClaim(userId, idempotencyKey);
+    const r: Request = {
+      k,
+      skuId,
+      userId,
+      quantity,
+      idempotencyKey,
+      claimKey: this.keys.idempotencyClaim(userId, idempotencyKey),
+    };
     let orderId: string;
     let reply: unknown[];
 
     if (this.soldOut.has(skuId)) {
       // Sold out: skip the script and every write. Only a key used before can still
       // succeed (as a replay of its original order), so read its claim and nothing else.
-      const claim = await this.redis.get(claimKey);
+      const claim = await this.redis.get(r.claimKey);
       if (claim === null) throw new AppError('SOLD_OUT', undefined, { available: 0 });
       orderId = this.matchClaim(claim, skuId, quantity);
-      reply = await this.decide(k, orderId, skuId, userId, quantity, idempotencyKey, claimKey);
+      reply = await this.decide(r, orderId);
     } else if (this.opts.claimInScript) {
       // One round trip: the script claims the key, or continues with the order id of the
       // key's first use, and says which order id it used.
       const fresh = this.keys.orderIdFor(k.partition);
-      const { keys, argv } = this.scriptArgs(
-        k,
-        fresh,
-        skuId,
-        userId,
-        quantity,
-        idempotencyKey,
-        claimKey,
-      );
-      reply = await this.redis.fsClaimAndPurchase(
-        ...keys,
-        claimKey,
-        ...argv,
-        this.opts.idempotencyTtlSeconds,
-      );
+      reply = await this.decide(r, fresh, true);
       orderId = typeof reply[7] === 'string' ? reply[7] : fresh;
     } else {
       const fresh = this.keys.orderIdFor(k.partition);
       const claim = await this.redis.set(
-        claimKey,
+        r.claimKey,
         claimValue({ sku: skuId, quantity, orderId: fresh }),
         'EX',
         this.opts.idempotencyTtlSeconds,
@@ -64,14 +57,14 @@ export class Purchases extends InventoryPart {
         'GET',
       );
       orderId = claim === null ? fresh : this.matchClaim(claim, skuId, quantity);
-      reply = await this.decide(k, orderId, skuId, userId, quantity, idempotencyKey, claimKey);
+      reply = await this.decide(r, orderId);
     }
 
     if (Number(reply[0]) === ScriptCode.ClaimRestored) {
       // A rebuild restored this key's claim while the request held a placeholder: the order
       // the key made before Redis lost its data answers (the script will not name another).
       orderId = String(reply[1]);
-      reply = await this.decide(k, orderId, skuId, userId, quantity, idempotencyKey, claimKey);
+      reply = await this.decide(r, orderId);
     }
     const done = orderReply(reply, orderId, skuId);
     if (done) {
@@ -84,42 +77,23 @@ export class Purchases extends InventoryPart {
     throw scriptError(code, reply);
   }
 
-  /** The purchase script for one order id, its key claimed already. */
-  private decide(
-    k: SkuKeys,
-    orderId: string,
-    skuId: string,
-    userId: string,
-    quantity: number,
-    idempotencyKey: string,
-    claimKey: string,
-  ): Promise<unknown[]> {
-    const { keys, argv } = this.scriptArgs(
-      k,
-      orderId,
-      skuId,
-      userId,
-      quantity,
-      idempotencyKey,
-      claimKey,
+  /**
+   * The purchase script for one order id: purchase-6.lua when the key is claimed already,
+   * claimAndPurchase-7.lua (claimHere) to claim it for this order id in the same call.
+   */
+  private decide(r: Request, orderId: string, claimHere = false): Promise<unknown[]> {
+    const { k } = r;
+    const keys = [k.sku, k.users, k.order(orderId), k.expiries, k.events, k.restoredClaims];
+    const argv = [r.skuId, r.userId, r.quantity, orderId, r.idempotencyKey, r.claimKey];
+    if (!claimHere) return this.redis.fsPurchase(...keys, ...argv);
+    const claim = claimValue({ sku: r.skuId, quantity: r.quantity, orderId });
+    return this.redis.fsClaimAndPurchase(
+      ...keys,
+      r.claimKey,
+      ...argv,
+      this.opts.idempotencyTtlSeconds,
+      claim,
     );
-    return this.redis.fsPurchase(...keys, ...argv);
-  }
-
-  /** KEYS and ARGV of purchase-6.lua; claimAndPurchase-7.lua adds one of each. */
-  private scriptArgs(
-    k: SkuKeys,
-    orderId: string,
-    skuId: string,
-    userId: string,
-    quantity: number,
-    idempotencyKey: string,
-    claimKey: string,
-  ) {
-    return {
-      keys: [k.sku, k.users, k.order(orderId), k.expiries, k.events, k.restoredClaims],
-      argv: [skuId, userId, quantity, orderId, idempotencyKey, claimKey],
-    };
   }
 
   private matchClaim(value: string, skuId: string, quantity: number): string {
@@ -129,4 +103,14 @@ export class Purchases extends InventoryPart {
     }
     return claim.orderId;
   }
+}
+
+/** One purchase request, as the scripts take it. */
+interface Request {
+  k: SkuKeys;
+  skuId: string;
+  userId: string;
+  quantity: number;
+  idempotencyKey: string;
+  claimKey: string;
 }

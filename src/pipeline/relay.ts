@@ -120,6 +120,7 @@ export class Relay {
     await this.ensureGroup(stream, partition);
     const consumer = `p${partition}`;
     const count = this.opts.batchSize;
+    // Two spellings of one read: ioredis types XREADGROUP's BLOCK only as a literal argument.
     const read = async (client: RedisClient, from: '0' | '>', block: boolean) => {
       const reply = (
         block

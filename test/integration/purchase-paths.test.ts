@@ -3,9 +3,9 @@
 // before the script (two). Both must give the same answers under the same races.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Command } from 'ioredis';
 import { AppError } from '../../src/shared/errors.js';
 import { redisState, startApi, uid, type RunningApi } from '../helpers.js';
+import { commandsSent } from '../support/commands.js';
 
 for (const path of ['one round trip', 'two round trips'] as const)
   describe(`purchase path: ${path}`, () => {
@@ -29,19 +29,11 @@ for (const path of ['one round trip', 'two round trips'] as const)
       const sku = uid('rt');
       await create(sku, 10, 10);
       await api.engine.inventory.purchase(user('rt-user'), sku, 1, 'warm'); // script loaded
-      let sent = 0;
-      const client = api.engine.redis as unknown as { sendCommand: (c: Command) => unknown };
-      const send = client.sendCommand.bind(client);
-      client.sendCommand = (c: Command) => {
-        sent++;
-        return send(c);
-      };
-      try {
-        await api.engine.inventory.purchase(user('rt-user'), sku, 1, 'new-key');
-      } finally {
-        client.sendCommand = send;
-      }
-      assert.equal(sent, path === 'one round trip' ? 1 : 2);
+      const sent = await commandsSent(api.engine.redis, () =>
+        api.engine.inventory.purchase(user('rt-user'), sku, 1, 'new-key'),
+      );
+      const total = [...sent.values()].reduce((a, b) => a + b, 0);
+      assert.equal(total, path === 'one round trip' ? 1 : 2);
     });
 
     it('replays a retried key and refuses it with another quantity or SKU, changing nothing', async () => {
