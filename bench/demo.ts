@@ -3,15 +3,22 @@
 // fires 50,000 purchase attempts from 20,000 users (with same-key retries and some
 // cancels) through autocannon, waits for the pipeline to drain, compares Redis with
 // PostgreSQL and prints a report. Exits non-zero if any invariant fails.
+// `npm run demo -- --waiting-room` runs the sale through a waiting room instead: every
+// buyer joins before the opening and buys once admitted (bench/waiting-room-sale.ts); the
+// report adds the admission rate and the waits from join to admission.
 import { randomBytes } from 'node:crypto';
 import { compareSkus } from '../src/reconcile/compare.js';
-import { fmt, load, startServer, tokens } from './lib.js';
+import { fmt, load, startServer, tokens, type LoadResult } from './lib.js';
 import { prepare } from './setup.js';
+import { percentile, queuedSale, type QueuedSaleResult } from './waiting-room-sale.js';
 
 const STOCK = Number(process.env.DEMO_STOCK ?? 1000);
 const LIMIT = Number(process.env.DEMO_LIMIT ?? 2);
 const ATTEMPTS = Number(process.env.DEMO_ATTEMPTS ?? 50000);
 const USERS = Number(process.env.DEMO_USERS ?? 20000);
+const WAITING_ROOM = process.argv.slice(2).includes('--waiting-room');
+const ADMISSIONS_PER_S = Number(process.env.DEMO_ADMISSIONS_PER_S ?? 100);
+const ADMISSION_TTL_S = 60;
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const step = (line: string) => say(`\n▶ ${line}`);
 
@@ -32,11 +39,32 @@ try {
   say(`  API at ${api.url}`);
 
   const sku = `demo-${randomBytes(3).toString('hex')}`;
-  step(`Creating ${sku}: ${fmt(STOCK)} units, limit ${LIMIT} per user`);
+  // Time for every buyer to join before the opening (about 2,000 joins a second here).
+  const opensAt = Date.now() + Number(process.env.DEMO_OPENS_IN_S ?? 10 + USERS / 2000) * 1000;
+  step(
+    `Creating ${sku}: ${fmt(STOCK)} units, limit ${LIMIT} per user` +
+      (WAITING_ROOM
+        ? `, through a waiting room admitting ${fmt(ADMISSIONS_PER_S)} a second from ${new Date(opensAt).toISOString()}`
+        : ''),
+  );
   const created = await fetch(`${api.url}/v1/admin/skus`, {
     method: 'POST',
     headers: { authorization: `Bearer ${cfg.ADMIN_TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ sku, name: 'Demo sneaker drop', stock: STOCK, perUserLimit: LIMIT }),
+    body: JSON.stringify({
+      sku,
+      name: 'Demo sneaker drop',
+      stock: STOCK,
+      perUserLimit: LIMIT,
+      ...(WAITING_ROOM
+        ? {
+            startsAt: new Date(opensAt).toISOString(),
+            waitingRoom: {
+              admissionsPerSecond: ADMISSIONS_PER_S,
+              admissionTtlSeconds: ADMISSION_TTL_S,
+            },
+          }
+        : {}),
+    }),
   });
   if (created.status !== 201)
     throw new Error(`create SKU: ${created.status} ${await created.text()}`);
@@ -45,9 +73,6 @@ try {
   const users = Array.from({ length: USERS }, (_, i) => `buyer${i}`);
   const jwts = await tokens(cfg.JWT_SECRET, users);
 
-  step(
-    `Flash sale: ${fmt(ATTEMPTS)} attempts, 100 connections; 10% are retries reusing a key; 1 buyer in 20 cancels`,
-  );
   type Sent = { user: number; key: string; quantity: number; retry: boolean };
   const sentKeys: Sent[] = [];
   const outcomes = new Map<string, number>();
@@ -56,75 +81,99 @@ try {
   const accepted: { orderId: string; user: number }[] = [];
   let n = 0;
   const cancels: Promise<number>[] = [];
-  const cancel = (orderId: string, user: number) =>
-    fetch(`${api.url}/v1/orders/${orderId}/cancel`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${jwts[user]}` },
-    }).then((r) => r.status);
-  const progress = setInterval(() => {
-    void fetch(`${api.url}/v1/skus/${sku}`)
-      .then((r) => r.json() as Promise<{ available: number }>)
-      .then((v) => say(`  … ${fmt(n)} sent, ${fmt(STOCK - v.available)} units held`))
-      .catch(() => undefined);
-  }, 1000);
-  const result = await load({
-    url: api.url,
-    path: `/v1/skus/${sku}/purchases`,
-    connections: 100,
-    amount: ATTEMPTS,
-    next: () => {
-      n += 1;
-      const previous =
-        sentKeys.length > 100 && n % 10 === 0
-          ? sentKeys[Math.floor(Math.random() * sentKeys.length)]
-          : undefined;
-      const s: Sent = previous
-        ? { ...previous, retry: true }
-        : {
-            user: Math.floor(Math.random() * USERS),
-            key: `${sku}-${n}`,
-            quantity: 1 + (n % 3 === 0 ? 1 : 0),
-            retry: false,
-          };
-      if (!previous) sentKeys.push(s);
-      return {
-        headers: {
-          authorization: `Bearer ${jwts[s.user]}`,
-          'idempotency-key': s.key,
-          'content-type': 'application/json',
-        },
-        body: JSON.stringify({ quantity: s.quantity }),
-        meta: s,
-      };
-    },
-    onResponse: (status, body, meta) => {
-      const s = meta as Sent;
-      const parsed = JSON.parse(body) as { orderId?: string; error?: { code: string } };
-      const label =
-        status === 201
-          ? orderByKey.has(s.key)
-            ? 'replayed'
-            : 'created'
-          : (parsed.error?.code ?? String(status));
-      outcomes.set(label, (outcomes.get(label) ?? 0) + 1);
-      if (status === 201 && parsed.orderId) {
-        const known = orderByKey.get(s.key);
-        if (known && known !== parsed.orderId) replayMismatch.push(s.key);
-        if (!known) {
-          orderByKey.set(s.key, parsed.orderId);
-          accepted.push({ orderId: parsed.orderId, user: s.user });
-          // One buyer in 20 changes their mind mid-sale: the units go back and sell again.
-          if (accepted.length % 20 === 0) cancels.push(cancel(parsed.orderId, s.user));
+  let result: LoadResult | undefined;
+  let queued: QueuedSaleResult | undefined;
+  if (WAITING_ROOM) {
+    step(
+      `Flash sale through the waiting room: ${fmt(USERS)} buyers join, poll, and buy once admitted (1 in 10 first tries without the pass, 1 in 10 retries, 1 in 20 cancels)`,
+    );
+    queued = await queuedSale({
+      url: api.url,
+      sku,
+      jwts,
+      opensAt,
+      admissionTtlSeconds: ADMISSION_TTL_S,
+      concurrency: 100,
+      log: (l) => say(`  ${l}`),
+    });
+    for (const [label, count] of queued.outcomes) outcomes.set(label, count);
+    accepted.push(...queued.accepted);
+    replayMismatch.push(...queued.replayMismatch);
+    say(`  ${queued.cancelled} cancellations accepted during the sale`);
+  } else {
+    step(
+      `Flash sale: ${fmt(ATTEMPTS)} attempts, 100 connections; 10% are retries reusing a key; 1 buyer in 20 cancels`,
+    );
+    const cancel = (orderId: string, user: number) =>
+      fetch(`${api.url}/v1/orders/${orderId}/cancel`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${jwts[user]}` },
+      }).then((r) => r.status);
+    const progress = setInterval(() => {
+      void fetch(`${api.url}/v1/skus/${sku}`)
+        .then((r) => r.json() as Promise<{ available: number }>)
+        .then((v) => say(`  … ${fmt(n)} sent, ${fmt(STOCK - v.available)} units held`))
+        .catch(() => undefined);
+    }, 1000);
+    result = await load({
+      url: api.url,
+      path: `/v1/skus/${sku}/purchases`,
+      connections: 100,
+      amount: ATTEMPTS,
+      next: () => {
+        n += 1;
+        const previous =
+          sentKeys.length > 100 && n % 10 === 0
+            ? sentKeys[Math.floor(Math.random() * sentKeys.length)]
+            : undefined;
+        const s: Sent = previous
+          ? { ...previous, retry: true }
+          : {
+              user: Math.floor(Math.random() * USERS),
+              key: `${sku}-${n}`,
+              quantity: 1 + (n % 3 === 0 ? 1 : 0),
+              retry: false,
+            };
+        if (!previous) sentKeys.push(s);
+        return {
+          headers: {
+            authorization: `Bearer ${jwts[s.user]}`,
+            'idempotency-key': s.key,
+            'content-type': 'application/json',
+          },
+          body: JSON.stringify({ quantity: s.quantity }),
+          meta: s,
+        };
+      },
+      onResponse: (status, body, meta) => {
+        const s = meta as Sent;
+        const parsed = JSON.parse(body) as { orderId?: string; error?: { code: string } };
+        const label =
+          status === 201
+            ? orderByKey.has(s.key)
+              ? 'replayed'
+              : 'created'
+            : (parsed.error?.code ?? String(status));
+        outcomes.set(label, (outcomes.get(label) ?? 0) + 1);
+        if (status === 201 && parsed.orderId) {
+          const known = orderByKey.get(s.key);
+          if (known && known !== parsed.orderId) replayMismatch.push(s.key);
+          if (!known) {
+            orderByKey.set(s.key, parsed.orderId);
+            accepted.push({ orderId: parsed.orderId, user: s.user });
+            // One buyer in 20 changes their mind mid-sale: the units go back and sell again.
+            if (accepted.length % 20 === 0) cancels.push(cancel(parsed.orderId, s.user));
+          }
         }
-      }
-    },
-  });
-  clearInterval(progress);
+      },
+    });
+    clearInterval(progress);
 
-  const cancelled = await Promise.all(cancels);
-  say(
-    `  ${cancelled.filter((c) => c === 200).length} of ${cancels.length} cancellations accepted during the sale`,
-  );
+    const cancelled = await Promise.all(cancels);
+    say(
+      `  ${cancelled.filter((c) => c === 200).length} of ${cancels.length} cancellations accepted during the sale`,
+    );
+  }
 
   step('Waiting for the pipeline to drain (Redis -> Kafka -> PostgreSQL)');
   const drainStarted = Date.now();
@@ -210,21 +259,56 @@ try {
       `max ${Math.max(0, ...perUser.values())} per user, limit ${LIMIT}`,
     ],
   ];
+  if (queued) {
+    const q = queued;
+    checks.push(
+      [
+        'Every buyer joined and heard an end',
+        q.joined === USERS && q.admitted + q.closed === USERS,
+        `${fmt(q.joined)} joined: ${fmt(q.admitted)} admitted, ${fmt(q.closed)} told the queue closed`,
+      ],
+      [
+        'No purchase without an admitted pass',
+        q.refusedWithoutPass === q.attemptsWithoutPass,
+        `${fmt(q.refusedWithoutPass)} of ${fmt(q.attemptsWithoutPass)} attempts without the pass refused`,
+      ],
+    );
+  }
   failed = checks.some(([, ok]) => !ok);
 
   say('\n══════════════ Flash sale report ══════════════');
   say(`SKU ${sku}: ${fmt(STOCK)} units, limit ${LIMIT} per user, ${fmt(USERS)} buyers`);
-  say(
-    `Attempts:     ${fmt(result.requests)} in ${fmt(result.durationS, 1)} s = ${fmt(result.rps)} req/s`,
-  );
-  say(`Latency:      p50 ${result.p50} ms, p99 ${result.p99} ms, p99.9 ${result.p999} ms`);
+  if (result) {
+    say(
+      `Attempts:     ${fmt(result.requests)} in ${fmt(result.durationS, 1)} s = ${fmt(result.rps)} req/s`,
+    );
+    say(`Latency:      p50 ${result.p50} ms, p99 ${result.p99} ms, p99.9 ${result.p999} ms`);
+  }
+  if (queued) {
+    const q = queued;
+    const first = q.admissionInstants[0] ?? opensAt;
+    const last = q.admissionInstants.at(-1) ?? first;
+    // Over the span of the admissions: n tickets need n - 1 intervals.
+    const rate = last > first ? ((q.admissionInstants.length - 1) * 1000) / (last - first) : 0;
+    const s = (ms: number) => `${fmt(ms / 1000, 1)} s`;
+    say(
+      `Waiting room: ${fmt(q.joined)} joined in ${fmt(q.joinSeconds, 1)} s (${fmt(q.joinedBeforeOpening)} before the opening); ${fmt(q.polls)} polls (${fmt(q.rateLimited)} answered 429)`,
+    );
+    say(
+      `Admissions:   ${fmt(q.admitted)} at ${fmt(rate, 1)} a second (configured ${fmt(ADMISSIONS_PER_S)}), the first ${fmt(first - opensAt)} ms after the opening; ${fmt(q.closed)} buyers told the queue closed`,
+    );
+    say(
+      `Waits:        join -> admission p50 ${s(percentile(q.waitsFromJoin, 50))}, p99 ${s(percentile(q.waitsFromJoin, 99))}; opening -> admission p50 ${s(percentile(q.waitsFromOpening, 50))}, p99 ${s(percentile(q.waitsFromOpening, 99))}`,
+    );
+    say(`Sale:         ${fmt(q.durationS, 1)} s from the last join to the last buyer's end`);
+  }
   say(
     `Units sold:   ${fmt(soldUnits)} (in ${fmt(live.length)} live orders; ${fmt(orders.length - live.length)} cancelled or expired)`,
   );
   say('Outcomes:');
   for (const [label, count] of [...outcomes].sort((a, b) => b[1] - a[1]))
     say(`  ${label.padEnd(24)} ${fmt(count).padStart(8)}`);
-  if (result.errors) say(`  connection errors        ${fmt(result.errors).padStart(8)}`);
+  if (result?.errors) say(`  connection errors        ${fmt(result.errors).padStart(8)}`);
   say(
     `Pipeline lag: purchase -> PostgreSQL p50 ${fmt(Number(lag?.p50 ?? 0))} ms, p99 ${fmt(Number(lag?.p99 ?? 0))} ms`,
   );

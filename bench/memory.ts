@@ -1,6 +1,7 @@
 // Redis memory per purchase, on a redis-server of the bench's own (so nothing else moves
 // the figure): bytes per accepted order once relayed (order hash, claim, expiry entry,
-// holder count) and per refused attempt (what a refused request leaves behind).
+// holder count), per refused attempt (what a refused request leaves behind), and per
+// attempt a rate limit refused (one buyer flooding a SKU with fresh Idempotency-Keys).
 import { Engine } from '../src/engine.js';
 import { loadConfig } from '../src/shared/config.js';
 import { ownRedis } from '../test/support/redis-server.js';
@@ -16,6 +17,8 @@ export interface MemoryResult {
   bytesPerOrder: number;
   refusedAttempts: number;
   bytesPerRefusedAttempt: number;
+  limitedAttempts: number;
+  bytesPerLimitedAttempt: number;
 }
 
 export async function memoryBench(opts: {
@@ -23,10 +26,19 @@ export async function memoryBench(opts: {
   refused: number;
 }): Promise<MemoryResult> {
   const redis = await ownRedis();
-  const engine = new Engine(
-    loadConfig({ ...process.env, REDIS_URL: redis.url, SOLD_OUT_CACHE_MS: '0', LOG_LEVEL: 'warn' }),
-    'bench-memory',
-  );
+  const config = (rateLimitPerS: string) =>
+    loadConfig({
+      ...process.env,
+      REDIS_URL: redis.url,
+      SOLD_OUT_CACHE_MS: '0',
+      LOG_LEVEL: 'warn',
+      RATE_LIMIT_BUYER_PER_S: rateLimitPerS,
+      RATE_LIMIT_BUYER_BURST: '10',
+    });
+  // Orders and refusals without a rate limit (its keys, gone within a second of a buyer's
+  // last request, would blur the figures); the flood through an engine that limits.
+  const engine = new Engine(config('0'), 'bench-memory');
+  const limited = new Engine(config('5'), 'bench-memory-limited');
   try {
     const sku = uid('mem');
     await engine.inventory.createSku({ sku, name: sku, stock: opts.orders, perUserLimit: 1 });
@@ -44,13 +56,33 @@ export async function memoryBench(opts: {
     // Sold out now: every further attempt is refused by the script.
     await inBatches(opts.refused, (i) => engine.inventory.purchase(`r${i}`, sku, 1, `rk${i}`));
     const afterRefused = await usedMemory(engine);
+    // One buyer floods another SKU: its burst buys, every other attempt is limited.
+    const flooded = uid('flood');
+    await engine.inventory.createSku({
+      sku: flooded,
+      name: flooded,
+      stock: opts.refused,
+      perUserLimit: opts.refused,
+    });
+    let bought = 0;
+    await inBatches(opts.refused, (i) =>
+      limited.inventory.purchase('flooder', flooded, 1, `f${i}`).then(() => (bought += 1)),
+    );
+    await engine.redis.xtrim(engine.keys.forSku(flooded).events, 'MAXLEN', 0);
+    const afterFlood = await usedMemory(engine);
+    const perOrder = (afterOrders - before) / opts.orders;
     return {
       orders: opts.orders,
       bytesPerOrder: Math.round((afterOrders - before) / opts.orders),
       refusedAttempts: opts.refused,
       bytesPerRefusedAttempt: Math.round((afterRefused - afterOrders) / opts.refused),
+      limitedAttempts: opts.refused - bought,
+      bytesPerLimitedAttempt: Math.round(
+        (afterFlood - afterRefused - bought * perOrder) / (opts.refused - bought),
+      ),
     };
   } finally {
+    await limited.stop();
     await engine.stop();
     await redis.close();
   }

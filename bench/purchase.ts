@@ -14,6 +14,12 @@ export interface PurchaseVariant {
   args?: string[];
   /** The ceiling takes the user in a header; the engine takes a JWT. */
   auth: 'jwt' | 'header';
+  /**
+   * Admission control on: the SKU sells through its waiting room and requires
+   * qualification, every buyer sends both passes, and the buyer and client-address rate
+   * limits run (set too high to refuse anyone: the cost of checking, not of refusing).
+   */
+  admission?: boolean;
 }
 
 export const VARIANTS: PurchaseVariant[] = [
@@ -42,6 +48,20 @@ export const VARIANTS: PurchaseVariant[] = [
     env: { LOG_LEVEL: 'info' },
     args: ['api'],
     auth: 'jwt',
+  },
+  {
+    name: 'engine API, admission control on',
+    script: 'dist/src/main.js',
+    env: {
+      LOG_LEVEL: 'info',
+      RATE_LIMIT_BUYER_PER_S: '1000',
+      RATE_LIMIT_BUYER_BURST: '1000',
+      RATE_LIMIT_CLIENT_PER_S: '1000000',
+      RATE_LIMIT_CLIENT_BURST: '1000000',
+    },
+    args: ['api'],
+    auth: 'jwt',
+    admission: true,
   },
 ];
 
@@ -74,6 +94,31 @@ export async function purchaseBench(
         stock: 10_000_000,
         perUserLimit: 100_000,
       });
+      // Passes for every buyer, signed as the waiting room and the seller's system would.
+      let passes: { admission: string; qualification: string }[] = [];
+      if (v.admission) {
+        await own.inventory.setAdmission(sku, {
+          waitingRoom: {
+            admissionsPerSecond: 1,
+            admissionsPerUnitLeft: null,
+            admissionTtlSeconds: 3600,
+          },
+          qualificationRequired: true,
+          rateLimit: null,
+        });
+        const until = Date.now() + 3_600_000;
+        passes = await Promise.all(
+          users.map(async (buyer, i) => ({
+            admission: await own.passes.signAdmission({
+              buyer,
+              sku,
+              ticket: `t${i}`,
+              expiresAtMs: until,
+            }),
+            qualification: await own.passes.signQualification({ buyer, sku, expiresAtMs: until }),
+          })),
+        );
+      }
       const server = await startServer(
         v.script,
         { ...v.env, PORT: '0', REDIS_URL: redis.url },
@@ -90,6 +135,12 @@ export async function purchaseBench(
             ...(v.auth === 'jwt'
               ? { authorization: `Bearer ${jwts[u]}` }
               : { 'x-user': users[u]! }),
+            ...(v.admission
+              ? {
+                  'admission-token': passes[u]!.admission,
+                  'qualification-token': passes[u]!.qualification,
+                }
+              : {}),
           },
           body: '{"quantity":1}',
         };

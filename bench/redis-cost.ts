@@ -5,11 +5,17 @@
 // the client. Per-SKU capacity is one second over the Redis time per purchase (one SKU
 // lives on one Redis node, and Redis runs one command at a time), set against the rate one
 // PostgreSQL row takes the same purchase (conditional UPDATE + INSERT) in the same run.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { Engine } from '../src/engine.js';
 import { loadConfig, type Config } from '../src/shared/config.js';
 import { commandsSent } from '../test/support/commands.js';
-import { ownRedis } from '../test/support/redis-server.js';
+import { freePort, ownRedis } from '../test/support/redis-server.js';
+import { redisAnswers } from '../tools/services/services.js';
 import { PG_BASELINE_TABLES, uid } from './lib.js';
 
 export interface CommandCost {
@@ -38,6 +44,12 @@ export interface RedisCostResult {
   perSkuCapacityPerS: number;
   pgHotRowPerS: number;
   perSkuCapacityVsPg: number;
+  /**
+   * Instructions redis-server runs per purchase on the single-node path, counted by
+   * callgrind: unlike microseconds, the same on a busy machine as on a quiet one.
+   * Undefined when valgrind is not installed.
+   */
+  instructionsPerPurchase?: number;
 }
 
 function commandStats(info: string): Map<string, { calls: number; usec: number }> {
@@ -130,6 +142,93 @@ function medianRound(rounds: PathCost[]): PathCost {
   return rounds.find((r) => r.redisUsPerPurchase === m)!;
 }
 
+const available = (cmd: string) =>
+  spawnSync(cmd, ['--version'], { stdio: 'ignore' }).error === undefined;
+
+/**
+ * Instructions per purchase in a redis-server run under valgrind's callgrind: counters
+ * zeroed after a warm-up, `purchases` purchases (50 at a time), counters dumped. Counts
+ * every instruction the server spends on those requests (reading and parsing them, the
+ * script, writing the replies), and nothing of its timers.
+ */
+export async function instructionsPerPurchase(purchases: number): Promise<number | undefined> {
+  if (!available('valgrind') || !available('callgrind_control')) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'flashsale-callgrind-'));
+  const port = await freePort();
+  const server = spawn(
+    'valgrind',
+    [
+      '--tool=callgrind',
+      // Only the work of requests (reading, parsing, running, answering): the server's
+      // timers tick by wall time, and callgrind slows the wall clock down.
+      '--toggle-collect=readQueryFromClient',
+      '--toggle-collect=writeToClient',
+      `--callgrind-out-file=${join(dir, 'callgrind.out')}`,
+      'redis-server',
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+    ],
+    { stdio: 'ignore' },
+  );
+  const url = `redis://127.0.0.1:${port}`;
+  // Under callgrind every command is some 50 times slower.
+  const cfg = loadConfig({
+    ...process.env,
+    REDIS_URL: url,
+    REDIS_DURABILITY: 'none',
+    REDIS_COMMAND_TIMEOUT_MS: '60000',
+    LOG_LEVEL: 'warn',
+  });
+  let engine: Engine | undefined;
+  try {
+    const deadline = Date.now() + 60_000;
+    while (!(await redisAnswers(url))) {
+      if (server.exitCode !== null || Date.now() > deadline)
+        throw new Error('redis-server under callgrind did not start');
+      await sleep(200);
+    }
+    engine = new Engine(cfg, 'bench-callgrind', { claimInScript: true });
+    const sku = uid('cg');
+    await engine.inventory.createSku({
+      sku,
+      name: sku,
+      stock: purchases + 1000,
+      perUserLimit: purchases + 1000,
+    });
+    const buy = async (n: number, prefix: string, firstUser: number) => {
+      for (let i = 0; i < n; i += 50)
+        await Promise.all(
+          Array.from({ length: Math.min(50, n - i) }, (_, j) =>
+            engine!.inventory.purchase(`u${firstUser + i + j}`, sku, 1, `${prefix}${i + j}`),
+          ),
+        );
+    };
+    // Past the first 512 buyers the SKU's per-user hash is a hash table (before, a
+    // listpack searched end to end): measure the steady state, one new buyer per purchase.
+    await buy(1000, uid('warm'), 0);
+    const control = (flag: string) =>
+      spawnSync('callgrind_control', [flag, String(server.pid)], { stdio: 'ignore' });
+    control('-z');
+    await buy(purchases, uid('k'), 1000);
+    control('-d');
+    const dump = readdirSync(dir).find((f) => /^callgrind\.out\.\d+$/.test(f));
+    const total = dump && /^summary: (\d+)$/m.exec(readFileSync(join(dir, dump), 'utf8'))?.[1];
+    return total ? Number(total) / purchases : undefined;
+  } finally {
+    await engine?.stop().catch(() => undefined);
+    server.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /**
  * Both purchase paths on one redis-server, in alternating rounds so a slow spell of the
  * machine weighs on both alike.
@@ -154,6 +253,7 @@ export async function redisCostBench(opts: {
     }
     const singleNode = medianRound(rounds.single);
     const pgRate = await pgHotRow(cfg, opts.pgDurationS);
+    const instructions = await instructionsPerPurchase(2000);
     return {
       purchases: opts.purchases,
       rounds: opts.rounds,
@@ -162,6 +262,7 @@ export async function redisCostBench(opts: {
       perSkuCapacityPerS: 1e6 / singleNode.redisUsPerPurchase,
       pgHotRowPerS: pgRate,
       perSkuCapacityVsPg: 1e6 / singleNode.redisUsPerPurchase / pgRate,
+      ...(instructions !== undefined ? { instructionsPerPurchase: instructions } : {}),
     };
   } finally {
     await single.stop();

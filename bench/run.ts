@@ -21,6 +21,10 @@ if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs takes a whole n
 const which = new Set(argv.filter((_, i) => runsAt < 0 || (i !== runsAt && i !== runsAt + 1)));
 const all = which.size === 0;
 const durationS = Number(process.env.BENCH_DURATION_S ?? 10);
+// The benches drive a SKU with a few thousand simulated buyers at full speed: the per-buyer
+// rate limit (on by default) would answer most of them 429. The admission bench turns it
+// on for its own servers.
+process.env.RATE_LIMIT_BUYER_PER_S ??= '0';
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
 
 const { engine } = await prepare((l) => process.stderr.write(`${l}\n`));
@@ -118,6 +122,7 @@ async function runOnce(run: number): Promise<void> {
       `| per-SKU capacity (purchases/s = 1 s / Redis time, single node) | ${fmt(c.perSkuCapacityPerS)} |`,
       `| PostgreSQL hot row (purchases/s, 50 sessions) | ${fmt(c.pgHotRowPerS)} |`,
       `| per-SKU capacity vs PostgreSQL hot row | ${fmt(c.perSkuCapacityVsPg, 1)}x |`,
+      `| redis-server instructions per purchase (callgrind, single node) | ${c.instructionsPerPurchase !== undefined ? fmt(c.instructionsPerPurchase) : 'not measured: valgrind is not installed'} |`,
       '',
     );
   }
@@ -132,6 +137,7 @@ async function runOnce(run: number): Promise<void> {
       '| --- | --- |',
       `| per accepted order, once relayed (${fmt(m.orders)} orders) | ${fmt(m.bytesPerOrder)} |`,
       `| per refused attempt (${fmt(m.refusedAttempts)} attempts on a sold-out SKU) | ${fmt(m.bytesPerRefusedAttempt)} |`,
+      `| per rate-limited attempt (${fmt(m.limitedAttempts)} attempts, one buyer flooding fresh keys) | ${fmt(m.bytesPerLimitedAttempt)} |`,
       '',
     );
   }

@@ -10,6 +10,18 @@ export interface Figure {
   runs: number[];
 }
 
+/** req/s of one purchase-bench variant over another's, from one run (undefined: not run). */
+function purchaseRatio(
+  run: Record<string, any>,
+  top: (variant: string) => boolean,
+  bottom: (variant: string) => boolean,
+): number | undefined {
+  const p = run.purchase as { variant: string; result: { rps: number } }[] | undefined;
+  const a = p?.find((v) => top(v.variant))?.result.rps;
+  const b = p?.find((v) => bottom(v.variant))?.result.rps;
+  return a && b ? a / b : undefined;
+}
+
 /** What each figure means and how it is read from one run's JSON (undefined: not run). */
 const FIGURES: {
   key: string;
@@ -21,12 +33,23 @@ const FIGURES: {
     key: 'routeToCeiling',
     label: 'purchase route, engine API / bare node:http ceiling',
     digits: 2,
-    read: (r) => {
-      const p = r.purchase as { variant: string; result: { rps: number } }[] | undefined;
-      const ceiling = p?.find((v) => v.variant.startsWith('ceiling:'))?.result.rps;
-      const api = p?.find((v) => v.variant === 'engine API')?.result.rps;
-      return ceiling && api ? api / ceiling : undefined;
-    },
+    read: (r) =>
+      purchaseRatio(
+        r,
+        (v) => v === 'engine API',
+        (v) => v.startsWith('ceiling:'),
+      ),
+  },
+  {
+    key: 'admissionOnToOff',
+    label: 'purchase route, admission control on / off',
+    digits: 2,
+    read: (r) =>
+      purchaseRatio(
+        r,
+        (v) => v === 'engine API, admission control on',
+        (v) => v === 'engine API',
+      ),
   },
   {
     key: 'hotSkuToCeiling',
@@ -44,6 +67,12 @@ const FIGURES: {
     label: 'Redis time per purchase (µs)',
     digits: 1,
     read: (r) => r.cost?.singleNode.redisUsPerPurchase,
+  },
+  {
+    key: 'redisInstructionsPerPurchase',
+    label: 'redis-server instructions per purchase (callgrind)',
+    digits: 0,
+    read: (r) => r.cost?.instructionsPerPurchase,
   },
   {
     key: 'redisRoundTripsPerPurchase',

@@ -20,8 +20,12 @@
     ARGV[1] sku id   ARGV[2] available   ARGV[3] supplied   ARGV[4] per-user limit
     ARGV[5] startsAt ms (0 = open)   ARGV[6] endsAt ms (0 = open)   ARGV[7] reservation ttl s
     ARGV[8] paused (0/1)   ARGV[9] sequence   ARGV[10] replace (0/1)
-    ARGV[11] expected sequence (replace only)   ARGV[12] U, the number of holders
-    ARGV[13 .. 12 + 2U] holders: userId, units held by the user's live orders
+    ARGV[11] expected sequence (replace only)
+    ARGV[12] A, the number of admission settings (src/inventory/admission-fields.ts)
+    ARGV[13 .. 12 + 2A] the settings: field, value ('' = absent, not written)
+    ARGV[13 + 2A] the settings' version (0, never changed: not written)
+    ARGV[14 + 2A] U, the number of holders
+    then the holders, 2U values: userId, units held by the user's live orders
     then the reservations, 6 values each: orderId, userId, quantity, createdAt, expiresAt,
       idempotencyKey
   Output:
@@ -56,12 +60,23 @@ local restoredLeft = redis.call('PTTL', restoredKey)
 if restoredLeft > 0 then
   redis.call('HSET', skuKey, 'claimsRestoredUntil', nowMs() + restoredLeft)
 end
-local holders = tonumber(ARGV[12])
+local settings = tonumber(ARGV[12])
+for i = 0, settings - 1 do
+  local value = ARGV[14 + i * 2]
+  if value ~= '' then
+    redis.call('HSET', skuKey, ARGV[13 + i * 2], value)
+  end
+end
+local at = 13 + settings * 2
+if ARGV[at] ~= '0' then
+  redis.call('HSET', skuKey, 'admissionVersion', ARGV[at])
+end
+local holders = tonumber(ARGV[at + 1])
 for i = 0, holders - 1 do
-  redis.call('HSET', usersKey, ARGV[13 + i * 2], ARGV[14 + i * 2])
+  redis.call('HSET', usersKey, ARGV[at + 2 + i * 2], ARGV[at + 3 + i * 2])
 end
 local n = 0
-local first = 13 + holders * 2
+local first = at + 2 + holders * 2
 while ARGV[first + n * 6] do
   local base = first + n * 6
   local orderId, expiresAt = ARGV[base], ARGV[base + 4]

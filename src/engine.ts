@@ -9,6 +9,11 @@ import { Authenticator } from './http/auth.js';
 import { createApp, createHttpServer } from './http/app.js';
 import { ReadinessProbe } from './http/health.js';
 import { purchaseHandler } from './http/purchase.js';
+import { PassTokens } from './admission/tokens.js';
+import { Admitter, ADMITTER_DEFAULTS } from './admission/admitter.js';
+import { QueuedSkus } from './admission/queued-skus.js';
+import { QUEUE_AFTER_END_MS, WaitingRoom } from './admission/waiting-room.js';
+import { queueRoutes } from './http/queue-routes.js';
 import { buildRoutes, type RouteSpec } from './http/routes.js';
 import { Inventory } from './inventory/inventory.js';
 import type { InventoryOptions } from './inventory/types.js';
@@ -16,12 +21,16 @@ import { KeySpace } from './shared/keys.js';
 import { Sweeper } from './inventory/sweeper.js';
 import { createConsumer, createKafka, createProducer } from './clients/kafka.js';
 import { armCrashPoints } from './shared/crash.js';
-import { setPipelineSource } from './shared/metrics.js';
+import { setPipelineSource, setQueueSource } from './shared/metrics.js';
 import { Relay } from './pipeline/relay.js';
 import { WebhookDispatcher } from './alerts/dispatcher.js';
 import { IncidentStore } from './alerts/incidents.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { reconcileRoutes } from './http/admin-routes.js';
+import { liveRoutes } from './http/live-routes.js';
+import { LiveView } from './live/snapshot.js';
+import { CounterPublisher } from './live/counters.js';
+import { setLiveGaugeSource } from './live/gauges.js';
 import { DbWriter } from './pipeline/writer.js';
 import { createLogger, type Logger } from './shared/log.js';
 import { PipelineGauge } from './pipeline/drain.js';
@@ -47,6 +56,8 @@ export class Engine {
   readonly kafkaAdmin: Admin;
   readonly gauge: PipelineGauge;
   readonly inventory: Inventory;
+  /** Signs and verifies the Admission-Token and the Qualification-Token. */
+  readonly passes: PassTokens;
   readonly redlock;
   readonly incidents: IncidentStore;
   /** What Redis's persistence promises, checked against REDIS_DURABILITY at start. */
@@ -90,24 +101,47 @@ export class Engine {
       { required: cfg.REDIS_DURABILITY, production: cfg.NODE_ENV === 'production' },
       this.log,
     );
+    this.passes = new PassTokens(cfg.ADMISSION_SECRET, cfg.QUALIFICATION_SECRET);
     this.inventory = new Inventory(this.redis, this.db, this.keys, {
       idempotencyTtlSeconds: cfg.IDEMPOTENCY_TTL_SECONDS,
       orderRetentionSeconds: cfg.ORDER_RETENTION_SECONDS,
       soldOutCacheMs: cfg.SOLD_OUT_CACHE_MS,
       defaultReservationTtlSeconds: cfg.DEFAULT_RESERVATION_TTL_SECONDS,
       claimInScript: !cfg.REDIS_CLUSTER_NODES?.length,
+      buyerRatePerSecond: cfg.RATE_LIMIT_BUYER_PER_S,
+      buyerBurst: cfg.RATE_LIMIT_BUYER_BURST,
+      clientRatePerSecond: cfg.RATE_LIMIT_CLIENT_PER_S,
+      clientBurst: cfg.RATE_LIMIT_CLIENT_BURST,
       ...inventoryOverrides,
-      waitForPipeline: async (partition) => {
-        await this.adminReady();
-        return this.gauge.settled(partition, 15_000);
-      },
+      waitForPipeline: (partition) => this.withAdmin(() => this.gauge.settled(partition, 15_000)),
       withLock: (resource, fn) => withLock(this.redlock, resource, cfg.LEADER_LEASE_MS, fn),
     });
   }
 
   private adminConnection: Promise<void> | undefined;
+  private adminClosed = false;
+  /** Requests on the admin client in flight: stop() lets them end before disconnecting. */
+  private readonly adminWork = new Set<Promise<unknown>>();
+
+  /**
+   * Runs fn on the connected admin client, tracked: kafkajs opens a broker connection for
+   * a request still running when the client disconnects, which would outlive the engine.
+   */
+  private async withAdmin<T>(fn: () => Promise<T>): Promise<T> {
+    await this.adminReady();
+    const work = fn();
+    this.adminWork.add(work);
+    try {
+      return await work;
+    } finally {
+      this.adminWork.delete(work);
+    }
+  }
   /** The shared Kafka admin client, connected on first use. */
   private adminReady(): Promise<void> {
+    // After stop() a late reader (a scrape's background lag read) must not reconnect: the
+    // connection would outlive the engine and keep its process alive.
+    if (this.adminClosed) return Promise.reject(new Error('the engine is stopping'));
     // A failed connect is forgotten, so the next caller tries again once Kafka is back.
     this.adminConnection ??= this.kafkaAdmin.connect().catch((err: unknown) => {
       this.adminConnection = undefined;
@@ -123,10 +157,46 @@ export class Engine {
       auth,
       log: this.log,
       bodyLimitBytes: this.cfg.PURCHASE_BODY_LIMIT_BYTES,
+      passes: this.passes,
+      limitByClient: this.cfg.RATE_LIMIT_CLIENT_PER_S > 0,
+      trustedProxyHops: this.cfg.TRUSTED_PROXY_HOPS,
     });
     // The on-demand pass's reconciler: its lease is released on stop like the periodic one's.
     const adminReconciler = this.createReconciler();
     this.closers.push(() => adminReconciler.stop());
+    const kafkaLag = () => this.withAdmin(() => this.gauge.kafkaLag());
+    // The live sale view (JSON, event stream, page, per-SKU gauges), summing the sale
+    // counters every API process publishes, this one included.
+    const live = new LiveView({
+      redis: this.redis,
+      db: this.db,
+      keys: this.keys,
+      incidents: this.incidents,
+      kafkaLag,
+      kafkaLagRefreshMs: this.cfg.METRICS_KAFKA_LAG_REFRESH_MS,
+    });
+    const liveHttp = liveRoutes({ view: live });
+    setLiveGaugeSource(live);
+    const counters = new CounterPublisher(this.redis, this.keys, this.log);
+    await counters.start();
+    this.closers.push(() => counters.stop());
+    // The waiting room's routes, and its gauge: tickets waiting per queued SKU (the 100
+    // most recently created), read at scrape time.
+    const waitingRoom = new WaitingRoom({
+      redis: this.redis,
+      keys: this.keys,
+      inventory: this.inventory,
+      passes: this.passes,
+      buyerRatePerSecond: this.cfg.RATE_LIMIT_BUYER_PER_S,
+      buyerBurst: this.cfg.RATE_LIMIT_BUYER_BURST,
+    });
+    const queued = new QueuedSkus(this.db, QUEUE_AFTER_END_MS);
+    setQueueSource(async () => waitingRoom.waitingCounts((await queued.get()).slice(0, 100)));
+    const queueHttp = queueRoutes({
+      waitingRoom,
+      inventory: this.inventory,
+      adminBodyLimitBytes: this.cfg.ADMIN_BODY_LIMIT_BYTES,
+    });
     const routes = buildRoutes({
       inventory: this.inventory,
       purchase,
@@ -137,16 +207,13 @@ export class Engine {
         inventory: this.inventory,
         repairEnabled: this.cfg.REPAIR_ENABLED,
         adminBodyLimitBytes: this.cfg.ADMIN_BODY_LIMIT_BYTES,
-      }),
+      }).concat(liveHttp.routes, queueHttp),
     });
     this.routes = routes;
     setPipelineSource(
       {
         streamLengths: () => this.gauge.streamLengths(),
-        kafkaLag: async () => {
-          await this.adminReady();
-          return this.gauge.kafkaLag();
-        },
+        kafkaLag,
       },
       { kafkaLagRefreshMs: this.cfg.METRICS_KAFKA_LAG_REFRESH_MS },
     );
@@ -170,6 +237,8 @@ export class Engine {
           // Requests still running past the shutdown budget are cut off, not waited for.
           setTimeout(() => server.closeAllConnections(), this.cfg.SHUTDOWN_TIMEOUT_MS).unref();
         }),
+      // Runs before the server's close (closers run in reverse): open event streams end.
+      async () => liveHttp.close(),
     );
     return server;
   }
@@ -195,6 +264,24 @@ export class Engine {
     const sweeper = this.sweeper;
     this.closers.push(() => sweeper.stop());
     return sweeper;
+  }
+
+  /**
+   * The waiting rooms' admission passes: in the sweeper role (a periodic leader task like
+   * the sweeper's, on a lease of its own), so the roles stay as they are.
+   */
+  startAdmitter(): Admitter {
+    const admitter = new Admitter(
+      this.redis,
+      this.keys,
+      new QueuedSkus(this.db, QUEUE_AFTER_END_MS),
+      new Leadership(this.redlock, this.keys.leader('admitter'), this.cfg.LEADER_LEASE_MS),
+      ADMITTER_DEFAULTS,
+      this.log.child({ component: 'admitter' }),
+    );
+    admitter.start();
+    this.closers.push(() => admitter.stop());
+    return admitter;
   }
 
   async startRelay(): Promise<Relay> {
@@ -294,7 +381,10 @@ export class Engine {
     // Consumers of work first, producers of work last; shutdown runs in reverse order.
     if (roles.includes('writer')) await this.startWriter();
     if (roles.includes('relay')) await this.startRelay();
-    if (roles.includes('sweeper')) this.startSweeper();
+    if (roles.includes('sweeper')) {
+      this.startSweeper();
+      this.startAdmitter();
+    }
     if (roles.includes('reconciler')) this.startReconciler();
     if (roles.includes('api')) await this.startApi();
   }
@@ -325,7 +415,13 @@ export class Engine {
     this.durability.stop();
     await step('inventory', () => this.inventory.close());
     await step('readiness', () => this.readiness.close());
-    await step('kafka admin', () => this.kafkaAdmin.disconnect());
+    await step('kafka admin', async () => {
+      this.adminClosed = true;
+      // A connect or a request still in flight would finish after a disconnect sent now.
+      await this.adminConnection?.catch(() => undefined);
+      await Promise.allSettled([...this.adminWork]);
+      await this.kafkaAdmin.disconnect();
+    });
     await step('redis', () => closeRedis(this.redis));
     await step('postgres', () => closeDb(this.db));
   }

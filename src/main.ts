@@ -1,6 +1,7 @@
 // Entry point: `node dist/src/main.js [role ...]`; no role means every role.
 import { ConfigError, loadConfig } from './shared/config.js';
 import { Engine, ROLES, type Role } from './engine.js';
+import { startTracing, stopTracing, TracingConfigError } from './shared/tracing.js';
 
 const args = process.argv.slice(2);
 const unknown = args.filter((a) => !(ROLES as readonly string[]).includes(a));
@@ -18,7 +19,16 @@ try {
   process.exit(1);
 }
 
-const engine = new Engine(cfg, roles.length === 1 ? roles[0] : 'engine');
+const role = roles.length === 1 ? roles[0]! : 'engine';
+let tracing: boolean;
+try {
+  tracing = startTracing(role);
+} catch (err) {
+  console.error(err instanceof TracingConfigError ? err.message : err);
+  process.exit(1);
+}
+
+const engine = new Engine(cfg, role);
 let stopping = false;
 const shutdown = async (signal: string) => {
   if (stopping) return;
@@ -28,6 +38,7 @@ const shutdown = async (signal: string) => {
   const force = setTimeout(() => process.exit(1), cfg.SHUTDOWN_TIMEOUT_MS + 2000);
   force.unref();
   await engine.stop();
+  await stopTracing();
   process.exit(0);
 };
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
@@ -37,7 +48,7 @@ try {
   await engine.start(roles);
   const a = engine.address;
   engine.log.info(
-    { roles, ...(a ? { listening: `http://${a.host}:${a.port}` } : {}) },
+    { roles, tracing, ...(a ? { listening: `http://${a.host}:${a.port}` } : {}) },
     'engine started',
   );
 } catch (err) {

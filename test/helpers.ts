@@ -92,19 +92,22 @@ export async function createSku(
   if (res.status !== 201) throw new Error(`create ${body.sku}: ${res.status} ${await res.text()}`);
 }
 
+/** headers: more request headers (passes, X-Forwarded-For). */
 export async function buy(
   api: RunningApi,
   sku: string,
   jwt: string,
   key: string,
   quantity = 1,
-): Promise<{ status: number; body: any; replayed: boolean }> {
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: any; replayed: boolean; retryAfter: string | null }> {
   const res = await fetch(`${api.url}/v1/skus/${sku}/purchases`, {
     method: 'POST',
     headers: {
       authorization: `Bearer ${jwt}`,
       'idempotency-key': key,
       'content-type': 'application/json',
+      ...headers,
     },
     body: JSON.stringify({ quantity }),
   });
@@ -112,6 +115,7 @@ export async function buy(
     status: res.status,
     body: await res.json(),
     replayed: res.headers.get('idempotent-replayed') === 'true',
+    retryAfter: res.headers.get('retry-after'),
   };
 }
 

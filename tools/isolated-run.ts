@@ -38,6 +38,9 @@ export async function isolatedRun(
     KAFKA_TOPIC: topic,
     KAFKA_WRITER_GROUP: group,
     ...(redis ? { REDIS_URL: redis.url } : {}),
+    // Tests and the model buy many times a second as one buyer; the rate-limit tests turn
+    // the limit on for their own engines.
+    RATE_LIMIT_BUYER_PER_S: process.env.RATE_LIMIT_BUYER_PER_S ?? '0',
   };
   const close = async () => {
     await redis?.close();

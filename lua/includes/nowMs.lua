@@ -5,3 +5,17 @@ local function nowMs()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+
+-- The same clock as a decimal string too, built without formatting a number (Lua's
+-- number-to-string conversion goes through printf's floating-point path, the priciest
+-- step of a lean script): seconds, then the first three digits of the zero-padded
+-- microseconds. Also the clock in whole microseconds (for rate limits).
+local function nowMsAndString()
+  local t = redis.call('TIME')
+  local us = t[2]
+  if #us < 6 then
+    us = string.rep('0', 6 - #us) .. us
+  end
+  local text = t[1] .. string.sub(us, 1, 3)
+  return tonumber(text), text, tonumber(t[1] .. us)
+end

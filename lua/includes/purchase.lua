@@ -1,6 +1,6 @@
 --[[
-  The purchase, shared by purchase-6.lua and claimAndPurchase-7.lua (see their headers for
-  input and output): KEYS[1..6] and ARGV[1..6] are the same in both. Expects the locals
+  The purchase, shared by purchase-8.lua and claimAndPurchase-9.lua (see their headers for
+  input and output): KEYS[1..8] and ARGV[1..12] are the same in both. Expects the locals
   claimKey, claimTtl and claimValue (all nil when the caller has made the claim itself).
 ]]
 local skuKey = KEYS[1]
@@ -16,8 +16,11 @@ local quantity = tonumber(ARGV[3])
 local orderId = ARGV[4]
 local idemKey = ARGV[5]
 local claimName = ARGV[6]
+local passes = ARGV[11]
+local traceparent = ARGV[12]
 
 --- @include "nowMs"
+--- @include "gcra"
 
 -- A key of the wrong type must refuse the purchase before any write (Redis does not undo
 -- a script's earlier writes when a later one fails). No TYPE calls: each key is proven by
@@ -29,15 +32,29 @@ end
 
 -- Checks: nothing of the SKU's is written until every one has passed.
 local sku = redis.call('HMGET', skuKey, 'available', 'limit', 'startsAt', 'endsAt', 'ttl', 'paused',
-  'claimsRestoredUntil', 'seq', 'supplied')
+  'claimsRestoredUntil', 'seq', 'supplied', 'queue', 'qualify', 'buyerRate', 'buyerBurst')
 if not sku[1] then
   return {-1}
 end
+local now, nowText, nowUs = nowMsAndString()
 
--- The Idempotency-Key claim, when this call makes it (claimAndPurchase-7.lua): the key binds
+-- Rate limits, before anything is written: over either, the answer is the wait and the
+-- only trace is none (a limited request records nothing). The SKU's own buyer limit, when
+-- it has one, replaces the deployment's.
+-- A buyer rate of -1 says the caller's first call for this request counted it already.
+local counted = ARGV[7] == '-1'
+local buyerWait, takeBuyer = gcraPeek(KEYS[7], nowUs, counted and 0 or tonumber(sku[12] or ARGV[7]),
+  tonumber(sku[13] or ARGV[8]))
+local clientWait, takeClient = gcraPeek(KEYS[8], nowUs, counted and 0 or tonumber(ARGV[9]), tonumber(ARGV[10]))
+if buyerWait > 0 or clientWait > 0 then
+  return {-19, math.max(buyerWait, clientWait)}
+end
+takeBuyer()
+takeClient()
+
+-- The Idempotency-Key claim, when this call makes it (claimAndPurchase-9.lua): the key binds
 -- to this SKU, quantity and order id, or to those of its first use, whose order id this
--- call continues with (a retry replays, another body is refused). As on the two-call path,
--- the claim stays when the purchase is then refused.
+-- call continues with (a retry replays, another body is refused).
 local claimedNow = false
 if claimKey then
   local claim = redis.pcall('SET', claimKey, claimValue, 'EX', claimTtl, 'NX', 'GET')
@@ -59,6 +76,16 @@ if claimKey then
   end
 end
 
+-- A refusal takes back the claim this call made: a refused attempt leaves nothing in
+-- Redis (a retry with the key decides again; nothing needs replaying). Atomic with the
+-- claim, so no other request with the key can have bought under it meanwhile.
+local function refuse(reply)
+  if claimedNow then
+    redis.call('DEL', claimKey)
+  end
+  return reply
+end
+
 -- An order id claimed in this very call is fresh (random, and no other call can hold it
 -- yet), so it names no order: only an id claimed earlier may have one to replay. Not so
 -- when the caller claimed: another request with the same key may have run its script
@@ -77,7 +104,6 @@ if not claimedNow then
   end
 end
 
-local now = nowMs()
 -- Only for a while after a rebuild (the field is absent otherwise): the caller may have
 -- claimed its key before the rebuild restored the claim to the order PostgreSQL has.
 if sku[7] and tonumber(sku[7]) > now then
@@ -87,55 +113,88 @@ if sku[7] and tonumber(sku[7]) > now then
   end
 end
 
-if sku[6] == '1' then
-  return {-6}
+-- Passes the SKU asks for, checked by the caller (signed tokens) and vouched for here.
+-- After the replay above: a retry of a purchase that was made replays even once its
+-- admission has lapsed.
+if sku[11] == '1' and not string.find(passes, 'q', 1, true) then
+  return refuse({-18})
+end
+if sku[10] == '1' and not string.find(passes, 'a', 1, true) then
+  return refuse({-17})
 end
 
-local startsAt = tonumber(sku[3])
-local endsAt = tonumber(sku[4])
-if (startsAt > 0 and now < startsAt) or (endsAt > 0 and now >= endsAt) then
-  return {-2}
+if sku[6] == '1' then
+  return refuse({-6})
+end
+
+-- A window bound of '0' is open: no conversion for it.
+if (sku[3] ~= '0' and now < tonumber(sku[3])) or (sku[4] ~= '0' and now >= tonumber(sku[4])) then
+  return refuse({-2})
 end
 
 local held = redis.pcall('HGET', usersKey, userId)
 if wrongType(held) then
-  return {-13, usersKey}
+  return refuse({-13, usersKey})
 end
-held = tonumber(held or '0')
+-- A held count that is not a whole number is a corrupt hash: refused before any write
+-- (HINCRBY below would fail only after the stock and the stream had changed).
+if held and not string.match(held, '^%d+$') then
+  return refuse({-13, usersKey})
+end
+held = held and tonumber(held) or 0
 if held + quantity > tonumber(sku[2]) then
-  return {-3, held}
+  return refuse({-3, held})
 end
 
 local available = tonumber(sku[1])
 if available < quantity then
-  return {-4, available}
+  return refuse({-4, available})
 end
 
 -- The event, as JSON without cjson (building and encoding a table took a fifth of the
--- script's time). Every string in it matches ID_PATTERN, ORDER_ID_PATTERN or
--- IDEMPOTENCY_KEY_PATTERN (src/shared/keys.ts), none of which admits a character JSON
--- escapes (test/unit/keys.test.ts keeps it so). Formatted before any write: a malformed
+-- script's time), concatenated from strings: the values the script holds as text go in
+-- as they are (the quantity as sent, the supply as stored, the clock), and the three new
+-- numbers are formatted once each as integers, then reused by the writes below. A Lua
+-- number handed to redis.call or to `..` is converted with printf's floating-point
+-- path, which cost more than any command here. Every string in the event matches
+-- ID_PATTERN, ORDER_ID_PATTERN or IDEMPOTENCY_KEY_PATTERN (src/shared/keys.ts), none of
+-- which admits a character JSON escapes (test/unit/keys.test.ts keeps it so), and the
+-- quantity is the caller's validated whole number. Built before any write: a malformed
 -- SKU hash fails here, with nothing written.
+local quantityText = ARGV[3]
+local availableAfter = string.format('%d', available - quantity)
+local seq = string.format('%d', tonumber(sku[8] or '0') + 1)
 local expiresAt = now + tonumber(sku[5]) * 1000
-local seq = tonumber(sku[8] or '0') + 1
-local event = string.format('{"v":1,"type":"order.reserved","sku":"%s","seq":%d,"delta":%d,' ..
-  '"stockAfter":%d,"suppliedAfter":%d,"at":%d,"orderId":"%s","userId":"%s","quantity":%d,' ..
-  '"status":"reserved","idempotencyKey":"%s","createdAt":%d,"expiresAt":%d}',
-  skuId, seq, -quantity, available - quantity, tonumber(sku[9]), now, orderId, userId, quantity,
-  idemKey, now, expiresAt)
+local expiresAtText = string.format('%d', expiresAt)
+local event = '{"v":1,"type":"order.reserved","sku":"' .. skuId .. '","seq":' .. seq ..
+  ',"delta":-' .. quantityText .. ',"stockAfter":' .. availableAfter .. ',"suppliedAfter":' ..
+  sku[9] .. ',"at":' .. nowText .. ',"orderId":"' .. orderId .. '","userId":"' .. userId ..
+  '","quantity":' .. quantityText .. ',"status":"reserved","idempotencyKey":"' .. idemKey ..
+  '","createdAt":' .. nowText .. ',"expiresAt":' .. expiresAtText .. '}'
+-- With tracing on, the traceparent of the caller's span rides in the event (the relay and
+-- the writer continue the trace from it). Checked here too, so the event stays valid JSON.
+if #traceparent == 55 and string.match(traceparent, '^00%-%x+%-%x+%-%x%x$') then
+  event = string.sub(event, 1, -2) .. ',"traceparent":"' .. traceparent .. '"}'
+end
 
 -- Writes. The expiry index and the stream first: they are the keys not read above. A
 -- refused stream takes back the expiry entry, which leaves the index as it was.
 local expiry = skuId .. ':' .. orderId
-if wrongType(redis.pcall('ZADD', expiriesKey, expiresAt, expiry)) then
-  return {-13, expiriesKey}
+if wrongType(redis.pcall('ZADD', expiriesKey, expiresAtText, expiry)) then
+  return refuse({-13, expiriesKey})
 end
 if wrongType(redis.pcall('XADD', eventsKey, '*', 'e', event)) then
   redis.call('ZREM', expiriesKey, expiry)
-  return {-13, eventsKey}
+  return refuse({-13, eventsKey})
 end
-redis.call('HSET', skuKey, 'available', available - quantity, 'seq', seq)
-redis.call('HINCRBY', usersKey, userId, quantity)
-redis.call('HSET', orderKey, 'user', userId, 'sku', skuId, 'quantity', quantity,
-  'status', 'reserved', 'createdAt', now, 'expiresAt', expiresAt, 'idemKey', idemKey)
+redis.call('HSET', skuKey, 'available', availableAfter, 'seq', seq)
+redis.call('HINCRBY', usersKey, userId, quantityText)
+redis.call('HSET', orderKey, 'user', userId, 'sku', skuId, 'quantity', quantityText,
+  'status', 'reserved', 'createdAt', nowText, 'expiresAt', expiresAtText, 'idemKey', idemKey)
+-- A claim an earlier, refused call made (and took back) is gone; one a concurrent call made
+-- and this call continued may have been shortened by nothing, but restate its full time to
+-- live anyway: the order now exists, and its key must outlive nothing less.
+if claimKey and not claimedNow then
+  redis.call('EXPIRE', claimKey, claimTtl)
+end
 return {1, 'reserved', quantity, now, expiresAt, userId, available - quantity, orderId}

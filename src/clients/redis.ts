@@ -23,6 +23,10 @@ declare module 'ioredis' {
     fsSetPaused(...args: Arg[]): Result<unknown[], Context>;
     /** Variable key count: the first argument is the number of keys. */
     fsLoad(...args: Arg[]): Result<unknown[], Context>;
+    fsSetAdmission(...args: Arg[]): Result<unknown[], Context>;
+    fsJoinQueue(...args: Arg[]): Result<unknown[], Context>;
+    fsPollQueue(...args: Arg[]): Result<unknown[], Context>;
+    fsAdmit(...args: Arg[]): Result<unknown[], Context>;
   }
 }
 

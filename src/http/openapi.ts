@@ -33,6 +33,13 @@ export function buildOpenApi(routes: RouteSpec[], version: string): Record<strin
       description: h.description,
       schema: { type: 'string' },
     }));
+    const query = (r.query ?? []).map((q) => ({
+      name: q.name,
+      in: 'query',
+      required: false,
+      description: q.description,
+      schema: { type: 'string' },
+    }));
     const codes = [...new Set<ErrorCode>([...r.errors, ...COMMON_ERRORS])];
     const byStatus = new Map<number, ErrorCode[]>();
     for (const c of codes)
@@ -40,7 +47,11 @@ export function buildOpenApi(routes: RouteSpec[], version: string): Record<strin
     const responses: Record<string, unknown> = {
       [String(r.success)]: {
         description: 'Success',
-        content: { 'application/json': { schema: { type: 'object' } } },
+        content: {
+          [r.produces ?? 'application/json']: {
+            schema: { type: r.produces ? 'string' : 'object' },
+          },
+        },
       },
     };
     for (const [status, list] of [...byStatus].sort((a, b) => a[0] - b[0])) {
@@ -61,7 +72,7 @@ export function buildOpenApi(routes: RouteSpec[], version: string): Record<strin
             : r.auth === 'buyer'
               ? [{ buyerJwt: [] }]
               : [{ buyerJwt: [] }, { adminToken: [] }],
-      parameters: [...params, ...headers],
+      parameters: [...params, ...query, ...headers],
       ...(r.body
         ? {
             requestBody: {

@@ -4,6 +4,7 @@ import type { Request, Response } from 'express';
 import type { z } from 'zod';
 import { AppError, type ErrorCode } from '../shared/errors.js';
 import type { Inventory } from '../inventory/inventory.js';
+import { admissionFromRow } from '../inventory/admission-fields.js';
 import { buyerOf, type Auth, type Principal } from './auth.js';
 import { readJson } from './body.js';
 import { PURCHASE_AUTH, type PurchaseHandler } from './purchase.js';
@@ -18,7 +19,7 @@ import {
 } from './validators.js';
 
 export interface RouteSpec {
-  method: 'get' | 'post';
+  method: 'get' | 'post' | 'put';
   /** OpenAPI style: /v1/skus/{sku} */
   path: string;
   summary: string;
@@ -28,6 +29,10 @@ export interface RouteSpec {
   errors: ErrorCode[];
   body?: z.ZodType;
   headers?: { name: string; required: boolean; description: string }[];
+  /** Optional query parameters (strings). */
+  query?: { name: string; description: string }[];
+  /** Media type of the success answer when it is not JSON. */
+  produces?: 'text/html' | 'text/event-stream';
   /** Runs once the app has checked `auth`; `principal` is who the credentials name. */
   handler: (req: Request, res: Response, principal: Principal | undefined) => Promise<void> | void;
 }
@@ -79,6 +84,9 @@ export function buildRoutes({
         'LIMIT_EXCEEDED',
         'SALE_NOT_ACTIVE',
         'IDEMPOTENCY_KEY_REUSED',
+        'NOT_ADMITTED',
+        'NOT_QUALIFIED',
+        'RATE_LIMITED',
         'SKU_UNAVAILABLE',
       ],
       body: purchaseBody,
@@ -88,6 +96,18 @@ export function buildRoutes({
           required: true,
           description:
             '1-128 characters of A-Z a-z 0-9 _ . : -; unique per purchase attempt, reused on retry.',
+        },
+        {
+          name: 'Admission-Token',
+          required: false,
+          description:
+            "For a SKU with a waiting room: the token of the buyer's admitted ticket for this SKU.",
+        },
+        {
+          name: 'Qualification-Token',
+          required: false,
+          description:
+            "For a SKU that requires qualification: the token the seller's own system issued to this buyer for this SKU.",
         },
       ],
       handler: (req, res, principal) =>
@@ -163,11 +183,15 @@ export function buildRoutes({
       errors: [...AUTH_ERRORS, ...BODY_ERRORS, 'SKU_EXISTS'],
       body: createSkuBody,
       handler: async (req, res) => {
-        const b = parse(createSkuBody, await readJson(req, adminBodyLimitBytes));
+        const { waitingRoom, qualificationRequired, rateLimit, ...b } = parse(
+          createSkuBody,
+          await readJson(req, adminBodyLimitBytes),
+        );
         const { row, replayed } = await inventory.createSku({
           ...b,
           startsAt: b.startsAt ? new Date(b.startsAt) : undefined,
           endsAt: b.endsAt ? new Date(b.endsAt) : undefined,
+          admission: { waitingRoom, qualificationRequired, rateLimit },
         });
         const body = {
           sku: row.id,
@@ -178,6 +202,7 @@ export function buildRoutes({
           startsAt: row.startsAt?.toISOString() ?? null,
           endsAt: row.endsAt?.toISOString() ?? null,
           reservationTtlSeconds: row.reservationTtlSeconds,
+          ...admissionFromRow(row),
         };
         sendJson(res, 201, body, replayed ? { 'Idempotent-Replayed': 'true' } : undefined);
       },

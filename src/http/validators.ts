@@ -25,6 +25,38 @@ export const purchaseBody = z.strictObject({
   quantity: z.number().int().min(1).max(MAX_QUANTITY),
 });
 
+/** A SKU's waiting room: present means on; at least one pace. */
+export const waitingRoomSettings = z
+  .strictObject({
+    /** The admitter runs 10 passes a second of at most 1,000 tickets a SKU. */
+    admissionsPerSecond: z.number().positive().max(10_000).optional(),
+    admissionsPerUnitLeft: z.number().positive().max(1000).optional(),
+    admissionTtlSeconds: z.number().int().min(1).max(86_400).optional(),
+  })
+  .refine(
+    (w) => w.admissionsPerSecond !== undefined || w.admissionsPerUnitLeft !== undefined,
+    'give admissionsPerSecond, admissionsPerUnitLeft or both',
+  );
+
+/** The SKU's own buyer limit (purchases, queue joins and polls); absent: the deployment's. */
+export const buyerRateLimitSettings = z.strictObject({
+  /** 0 lifts the limit for this SKU. */
+  buyerPerSecond: z
+    .number()
+    .max(100_000)
+    .refine((r) => r === 0 || r >= 0.001, 'must be 0 (no limit) or at least 0.001'),
+  buyerBurst: z.number().int().min(1).max(100_000),
+});
+
+const admissionFields = {
+  waitingRoom: waitingRoomSettings.nullable().optional(),
+  qualificationRequired: z.boolean().optional(),
+  rateLimit: buyerRateLimitSettings.nullable().optional(),
+};
+
+/** PUT /v1/admin/skus/{sku}/admission: all of a SKU's admission settings at once. */
+export const admissionBody = z.strictObject(admissionFields);
+
 export const createSkuBody = z
   .strictObject({
     sku: z.string().regex(ID_PATTERN, 'letters, digits, _ or -, 1-64 characters'),
@@ -34,6 +66,7 @@ export const createSkuBody = z
     startsAt: z.iso.datetime({ offset: true }).optional(),
     endsAt: z.iso.datetime({ offset: true }).optional(),
     reservationTtlSeconds: z.number().int().min(1).max(604800).optional(),
+    ...admissionFields,
   })
   .refine((b) => !b.startsAt || !b.endsAt || Date.parse(b.startsAt) < Date.parse(b.endsAt), {
     message: 'startsAt must be before endsAt',

@@ -10,14 +10,23 @@ import { Orders } from './orders.js';
 import { Purchases } from './purchase.js';
 import { Rebuilder } from './rebuild.js';
 import { Skus } from './skus.js';
+import type { AdmissionSettings } from './admission-fields.js';
 import {
   SoldOutCache,
   type InventoryContext,
   type InventoryOptions,
+  type PurchaseContext,
   type NewSku,
 } from './types.js';
 
-export type { InventoryOptions, NewSku, Order, OrderStatus, SkuView } from './types.js';
+export type {
+  InventoryOptions,
+  NewSku,
+  Order,
+  OrderStatus,
+  PurchaseContext,
+  SkuView,
+} from './types.js';
 
 export class Inventory {
   private readonly purchases: Purchases;
@@ -47,8 +56,14 @@ export class Inventory {
     this.skus = new Skus(ctx, this.rebuild);
   }
 
-  purchase(userId: string, skuId: string, quantity: number, idempotencyKey: string) {
-    return this.purchases.purchase(userId, skuId, quantity, idempotencyKey);
+  purchase(
+    userId: string,
+    skuId: string,
+    quantity: number,
+    idempotencyKey: string,
+    context: PurchaseContext = {},
+  ) {
+    return this.purchases.purchase(userId, skuId, quantity, idempotencyKey, context);
   }
 
   cancel(userId: string, orderId: string) {
@@ -89,6 +104,19 @@ export class Inventory {
 
   setPaused(skuId: string, paused: boolean) {
     return this.skus.setPaused(skuId, paused);
+  }
+
+  /** Replaces a SKU's admission settings: PostgreSQL, then its Redis hash. */
+  setAdmission(skuId: string, settings: AdmissionSettings) {
+    return this.skus.setAdmission(skuId, settings);
+  }
+
+  /**
+   * A script found no Redis state for the SKU: 404 when PostgreSQL does not know it,
+   * otherwise a rebuild starts and the caller answers 503 (the waiting room's scripts).
+   */
+  skuStateMissing(skuId: string): Promise<never> {
+    return this.rebuild.stateMissing(skuId);
   }
 
   repair(skuId: string, waitMs?: number) {

@@ -1,11 +1,13 @@
 // The purchase path: the Idempotency-Key claim, then one atomic script that checks and
 // decides (stock, per-user limit, sale window, pause), records the order and its event.
+import { SpanKind, SpanStatusCode, type Span } from '@opentelemetry/api';
 import { InventoryPart, type InventoryContext } from './types.js';
 import { AppError } from '../shared/errors.js';
 import { claimValue, parseClaim, type SkuKeys } from '../shared/keys.js';
 import type { Rebuilder } from './rebuild.js';
 import { orderReply, ScriptCode, scriptError } from './script-codes.js';
-import type { Order } from './types.js';
+import type { Order, PurchaseContext } from './types.js';
+import { tracer, traceparentOf } from '../shared/tracing.js';
 
 export class Purchases extends InventoryPart {
   constructor(
@@ -20,8 +22,10 @@ export class Purchases extends InventoryPart {
     skuId: string,
     quantity: number,
     idempotencyKey: string,
+    context: PurchaseContext = {},
   ): Promise<{ order: Order; replayed: boolean }> {
     const k = this.keys.forSku(skuId);
+    const { clientRatePerSecond } = this.opts;
     const r: Request = {
       k,
       skuId,
@@ -29,7 +33,42 @@ export class Purchases extends InventoryPart {
       quantity,
       idempotencyKey,
       claimKey: this.keys.idempotencyClaim(userId, idempotencyKey),
+      buyerRateKey: this.keys.rateLimit(skuId, 'b', userId),
+      // Without an address (or without a limit) the script's client limit is off, and its
+      // key a placeholder the script never touches.
+      clientRateKey: this.keys.rateLimit(skuId, 'c', context.clientAddress ?? '-'),
+      clientLimited: clientRatePerSecond > 0 && context.clientAddress !== undefined,
+      passes: context.passes ?? '',
     };
+    const t = tracer();
+    if (!t) return this.decideAll(r);
+    // The Redis span: its traceparent rides in the event the script writes, so the relay's
+    // and the writer's spans join this trace. An unsampled span carries nothing.
+    const span = t.startSpan('redis purchase', {
+      kind: SpanKind.CLIENT,
+      attributes: {
+        'db.system.name': 'redis',
+        'db.operation.name': 'EVALSHA',
+        'flashsale.sku': skuId,
+        'flashsale.partition': k.partition,
+      },
+    });
+    if (span.isRecording()) r.traceparent = traceparentOf(span);
+    try {
+      const result = await this.decideAll(r);
+      span.setAttribute('flashsale.order_id', result.order.orderId);
+      span.setAttribute('flashsale.replayed', result.replayed);
+      return result;
+    } catch (err) {
+      endWithError(span, err);
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  private async decideAll(r: Request): Promise<{ order: Order; replayed: boolean }> {
+    const { k, skuId, quantity } = r;
     let orderId: string;
     let reply: unknown[];
 
@@ -64,6 +103,7 @@ export class Purchases extends InventoryPart {
       // A rebuild restored this key's claim while the request held a placeholder: the order
       // the key made before Redis lost its data answers (the script will not name another).
       orderId = String(reply[1]);
+      r.limitsTaken = true; // the first call counted this request against the limits
       reply = await this.decide(r, orderId);
     }
     const done = orderReply(reply, orderId, skuId);
@@ -78,20 +118,43 @@ export class Purchases extends InventoryPart {
   }
 
   /**
-   * The purchase script for one order id: purchase-6.lua when the key is claimed already,
-   * claimAndPurchase-7.lua (claimHere) to claim it for this order id in the same call.
+   * The purchase script for one order id: purchase-8.lua when the key is claimed already,
+   * claimAndPurchase-9.lua (claimHere) to claim it for this order id in the same call.
    */
   private decide(r: Request, orderId: string, claimHere = false): Promise<unknown[]> {
-    const { k } = r;
-    const keys = [k.sku, k.users, k.order(orderId), k.expiries, k.events, k.restoredClaims];
-    const argv = [r.skuId, r.userId, r.quantity, orderId, r.idempotencyKey, r.claimKey];
+    const { k, clientLimited } = r;
+    const o = this.opts;
+    const keys = [
+      k.sku,
+      k.users,
+      k.order(orderId),
+      k.expiries,
+      k.events,
+      k.restoredClaims,
+      r.buyerRateKey,
+      r.clientRateKey,
+    ];
+    const argv = [
+      r.skuId,
+      r.userId,
+      r.quantity,
+      orderId,
+      r.idempotencyKey,
+      r.claimKey,
+      r.limitsTaken ? -1 : o.buyerRatePerSecond,
+      o.buyerBurst,
+      clientLimited ? o.clientRatePerSecond : 0,
+      o.clientBurst,
+      r.passes,
+      r.traceparent ?? '',
+    ];
     if (!claimHere) return this.redis.fsPurchase(...keys, ...argv);
     const claim = claimValue({ sku: r.skuId, quantity: r.quantity, orderId });
     return this.redis.fsClaimAndPurchase(
       ...keys,
       r.claimKey,
       ...argv,
-      this.opts.idempotencyTtlSeconds,
+      o.idempotencyTtlSeconds,
       claim,
     );
   }
@@ -113,4 +176,20 @@ interface Request {
   quantity: number;
   idempotencyKey: string;
   claimKey: string;
+  buyerRateKey: string;
+  clientRateKey: string;
+  clientLimited: boolean;
+  passes: string;
+  /** Set for a second script call of the same request: the limits counted it once. */
+  limitsTaken?: boolean;
+  /** The Redis span's W3C traceparent, when tracing is on and the trace sampled. */
+  traceparent?: string;
+}
+
+/** A refusal is an answer, not a failure of the call: only 5xx-class errors mark the span. */
+function endWithError(span: Span, err: unknown): void {
+  const code = err instanceof AppError ? err.code : 'INTERNAL';
+  span.setAttribute('flashsale.error_code', code);
+  if (!(err instanceof AppError) || err.status >= 500)
+    span.setStatus({ code: SpanStatusCode.ERROR, message: code });
 }

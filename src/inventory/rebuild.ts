@@ -7,6 +7,7 @@ import { Prisma } from '../clients/db.js';
 import { AppError } from '../shared/errors.js';
 import { claimValue } from '../shared/keys.js';
 import { ScriptCode, skuUnavailable } from './script-codes.js';
+import { admissionFromRow, admissionHashFields } from './admission-fields.js';
 
 const UNKNOWN_SKU_CACHE_MS = 1000;
 
@@ -70,8 +71,11 @@ export class Rebuilder extends InventoryPart {
       sku.lastSequence,
       replace ? 1 : 0,
       replace?.expectedSequence ?? 0,
-      holders.length,
     ];
+    // The admission settings ride along, so a rebuild brings back the waiting room, the
+    // qualification hook and the SKU's own rate limit with the stock.
+    const admission = admissionHashFields(admissionFromRow(sku));
+    args.push(admission.length / 2, ...admission, sku.admissionVersion, holders.length);
     for (const h of holders) args.push(h.user_id, h.held);
     for (const o of reservations) {
       args.push(

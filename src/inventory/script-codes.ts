@@ -26,6 +26,10 @@ export enum ScriptCode {
   ReplaceRefused = -15,
   /** The key's claim was restored to another order by a rebuild: replay that one. */
   ClaimRestored = -16,
+  NotAdmitted = -17,
+  NotQualified = -18,
+  /** Over a rate limit: the ms to wait follows. */
+  RateLimited = -19,
 }
 
 /**
@@ -97,6 +101,21 @@ export function scriptError(
         'ORDER_NOT_CONFIRMABLE',
         `An order in status ${String(reply[1])} cannot be confirmed.`,
       );
+    case ScriptCode.NotAdmitted:
+      return new AppError('NOT_ADMITTED');
+    case ScriptCode.NotQualified:
+      return new AppError('NOT_QUALIFIED');
+    case ScriptCode.RateLimited: {
+      const waitMs = Number(reply[1]);
+      return new AppError(
+        'RATE_LIMITED',
+        undefined,
+        { retryAfterMs: waitMs },
+        {
+          'Retry-After': String(Math.max(1, Math.ceil(waitMs / 1000))),
+        },
+      );
+    }
     case ScriptCode.SupplyLimit:
       return new AppError('SUPPLY_LIMIT_EXCEEDED', undefined, { supplied: Number(reply[1]) });
     case ScriptCode.WrongKeyType:

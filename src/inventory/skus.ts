@@ -4,8 +4,16 @@ import { InventoryPart, type InventoryContext } from './types.js';
 import { Prisma } from '../clients/db.js';
 import { AppError } from '../shared/errors.js';
 import type { Rebuilder } from './rebuild.js';
-import { ScriptCode, scriptError } from './script-codes.js';
+import { ScriptCode, scriptError, skuUnavailable } from './script-codes.js';
 import { MAX_SUPPLY, iso, type NewSku, type SkuView } from './types.js';
+import {
+  admissionColumns,
+  admissionFromRow,
+  admissionHashFields,
+  admissionSettings,
+  sameAdmission,
+  type AdmissionSettings,
+} from './admission-fields.js';
 
 export class Skus extends InventoryPart {
   constructor(
@@ -61,6 +69,7 @@ export class Skus extends InventoryPart {
         'VALIDATION_FAILED',
         `reservationTtlSeconds must not exceed ${this.opts.idempotencyTtlSeconds} (IDEMPOTENCY_TTL_SECONDS): a reservation may not outlive the memory of its Idempotency-Key.`,
       );
+    const admission = admissionSettings(input.admission ?? {});
     try {
       const row = await this.db.sku.create({
         data: {
@@ -72,6 +81,7 @@ export class Skus extends InventoryPart {
           startsAt: input.startsAt ?? null,
           endsAt: input.endsAt ?? null,
           reservationTtlSeconds: ttl,
+          ...admissionColumns(admission),
         },
       });
       await this.rebuild.skuCreated(input.sku);
@@ -93,7 +103,8 @@ export class Skus extends InventoryPart {
       row.perUserLimit === input.perUserLimit &&
       row.reservationTtlSeconds === ttl &&
       (row.startsAt?.getTime() ?? null) === (input.startsAt?.getTime() ?? null) &&
-      (row.endsAt?.getTime() ?? null) === (input.endsAt?.getTime() ?? null);
+      (row.endsAt?.getTime() ?? null) === (input.endsAt?.getTime() ?? null) &&
+      sameAdmission(admissionFromRow(row), admission);
     if (!same) throw new AppError('SKU_EXISTS');
     await this.rebuild.skuCreated(input.sku);
     // Never a direct load here: the SKU may have sold since, so a missing state goes
@@ -117,6 +128,39 @@ export class Skus extends InventoryPart {
     }
     if (code === ScriptCode.SkuStateMissing) return this.rebuild.stateMissing(skuId);
     throw scriptError(code, reply);
+  }
+
+  /**
+   * Admin: replaces a SKU's admission settings. PostgreSQL first (the durable record, with
+   * a new version), then the SKU's Redis hash, which every API instance's scripts read, so
+   * the change holds at once everywhere. Redis takes a version only when it is newer than
+   * the one it holds: two changes racing end as the later one in both stores. With the
+   * Redis state missing, the rebuild (started here) loads the new settings; the caller
+   * hears 503 and may send the same settings again.
+   */
+  async setAdmission(skuId: string, settings: AdmissionSettings): Promise<AdmissionSettings> {
+    const k = this.keys.forSku(skuId);
+    let row;
+    try {
+      row = await this.db.sku.update({
+        where: { id: skuId },
+        data: { ...admissionColumns(settings), admissionVersion: { increment: 1 } },
+      });
+    } catch (err) {
+      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2025')
+        throw new AppError('SKU_NOT_FOUND');
+      throw err;
+    }
+    const reply = await this.redis.fsSetAdmission(
+      k.sku,
+      row.admissionVersion,
+      ...admissionHashFields(settings),
+    );
+    if (Number(reply[0]) === ScriptCode.SkuStateMissing) {
+      await this.rebuild.onStateMissing(skuId);
+      throw skuUnavailable();
+    }
+    return admissionFromRow(row);
   }
 
   /** Pauses or resumes a SKU's sales; answers whether the flag changed. */

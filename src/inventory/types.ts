@@ -3,6 +3,7 @@
 import type { Db } from '../clients/db.js';
 import type { RedisClient } from '../clients/redis.js';
 import type { KeySpace } from '../shared/keys.js';
+import type { AdmissionInput } from './admission-fields.js';
 
 /**
  * Total units a SKU may ever be supplied (initial stock plus restocks): well inside
@@ -38,6 +39,8 @@ export interface NewSku {
   startsAt?: Date | undefined;
   endsAt?: Date | undefined;
   reservationTtlSeconds?: number | undefined;
+  /** Waiting room, qualification and the SKU's own rate limit (src/inventory/admission-fields.ts). */
+  admission?: AdmissionInput | undefined;
 }
 
 export interface InventoryOptions {
@@ -53,6 +56,15 @@ export interface InventoryOptions {
    */
   claimInScript: boolean;
   /**
+   * Purchases per second one buyer may send for one SKU, and the burst above it (GCRA, in
+   * the purchase script); a SKU may set its own. A rate of 0 is no limit.
+   */
+  buyerRatePerSecond: number;
+  buyerBurst: number;
+  /** The same per client address and SKU (0: off). */
+  clientRatePerSecond: number;
+  clientBurst: number;
+  /**
    * Waits until every event the partition had issued so far has reached PostgreSQL (false
    * when that did not happen in time): a SKU is rebuilt from PostgreSQL only then, or the
    * rebuilt state would be behind.
@@ -60,6 +72,14 @@ export interface InventoryOptions {
   waitForPipeline: (partition: number) => Promise<boolean>;
   /** Serialises rebuilds of one SKU across instances. */
   withLock: <T>(resource: string, fn: () => Promise<T>) => Promise<T | undefined>;
+}
+
+/** What the HTTP layer knows of a purchase request beyond its body. */
+export interface PurchaseContext {
+  /** Passes the caller verified: 'a' admitted (Admission-Token), 'q' qualified. */
+  passes?: string;
+  /** The client's address, for the per-address rate limit. */
+  clientAddress?: string;
 }
 
 export const iso = (ms: number | string) => new Date(Number(ms)).toISOString();

@@ -32,17 +32,20 @@ export class PipelineGauge {
   ) {}
 
   async kafkaLag(): Promise<Map<number, number>> {
-    const [high, committed] = await Promise.all([
-      this.admin.fetchTopicOffsets(this.topic),
-      this.admin.fetchOffsets({ groupId: this.groupId, topics: [this.topic] }),
-    ]);
+    // Committed offsets first, end offsets after: read the other way round (or at once), a
+    // commit landing between the two reads made the lag negative.
+    const committed = await this.admin.fetchOffsets({
+      groupId: this.groupId,
+      topics: [this.topic],
+    });
+    const high = await this.admin.fetchTopicOffsets(this.topic);
     const done = new Map<number, number>();
     for (const t of committed)
       for (const p of t.partitions) done.set(p.partition, Number(p.offset));
     const lag = new Map<number, number>();
     for (const p of high) {
       const c = done.get(p.partition) ?? -1;
-      lag.set(p.partition, Number(p.high) - (c < 0 ? Number(p.low) : c));
+      lag.set(p.partition, Math.max(0, Number(p.high) - (c < 0 ? Number(p.low) : c)));
     }
     return lag;
   }

@@ -2,6 +2,7 @@
 // carried by Kafka as JSON, validated by the DB writer when consumed.
 import { z } from 'zod';
 import { ID_PATTERN, ORDER_ID_PATTERN, IDEMPOTENCY_KEY_PATTERN } from '../shared/keys.js';
+import { TRACEPARENT_PATTERN } from '../shared/tracing.js';
 
 const ms = z.number().int().nonnegative();
 const base = {
@@ -15,6 +16,8 @@ const base = {
   suppliedAfter: z.number().int().nonnegative(),
   /** Redis server time of the change, in ms. */
   at: ms,
+  /** W3C traceparent of the span that wrote the event (tracing on, trace sampled). */
+  traceparent: z.string().regex(TRACEPARENT_PATTERN).optional(),
 };
 const order = {
   orderId: z.string().regex(ORDER_ID_PATTERN),

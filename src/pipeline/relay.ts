@@ -18,6 +18,8 @@ import { crashPoint } from '../shared/crash.js';
 import type { RedisClient } from '../clients/redis.js';
 import type { Leadership } from '../clients/locks.js';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SpanKind, SpanStatusCode, type Span } from '@opentelemetry/api';
+import { contextFrom, tracer, traceparentOf } from '../shared/tracing.js';
 
 export const RELAY_GROUP = 'relay';
 
@@ -29,6 +31,9 @@ export interface RelayOptions {
 }
 
 type Entry = [id: string, fields: string[]];
+
+/** The traceparent a traced event carries (the purchase script appends it last). */
+const TRACEPARENT_IN_EVENT = /"traceparent":"(00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2})"/;
 
 export class Relay {
   private stopped = false;
@@ -155,19 +160,52 @@ export class Relay {
     if (entries.length === 0) return 0;
     if (lease && !lease.leads(1000)) return 0; // lease about to lapse: leave them for the next owner
 
-    await this.producer.send({
-      topic: this.opts.topic,
-      acks: ACKS_ALL,
-      messages: entries.map(([id, fields]) => {
-        const value = fields[fields.indexOf('e') + 1] ?? '';
-        return {
-          partition,
-          key: /"sku":"([A-Za-z0-9_-]+)"/.exec(value)?.[1] ?? null,
-          value,
-          headers: { 'stream-id': id },
-        };
-      }),
-    });
+    const t = tracer();
+    const spans: Span[] = [];
+    await this.producer
+      .send({
+        topic: this.opts.topic,
+        acks: ACKS_ALL,
+        messages: entries.map(([id, fields]) => {
+          const value = fields[fields.indexOf('e') + 1] ?? '';
+          const headers: Record<string, string> = { 'stream-id': id };
+          // A traced event: a publish span continues its trace, and the message carries
+          // that span's traceparent to the writer.
+          const traceparent = t && TRACEPARENT_IN_EVENT.exec(value)?.[1];
+          if (t && traceparent) {
+            const span = t.startSpan(
+              `publish ${this.opts.topic}`,
+              {
+                kind: SpanKind.PRODUCER,
+                attributes: {
+                  'messaging.system': 'kafka',
+                  'messaging.operation.type': 'send',
+                  'messaging.destination.name': this.opts.topic,
+                  'messaging.destination.partition.id': String(partition),
+                  'messaging.batch.message_count': entries.length,
+                  'flashsale.stream_id': id,
+                },
+              },
+              contextFrom(traceparent),
+            );
+            spans.push(span);
+            headers.traceparent = traceparentOf(span);
+          }
+          return {
+            partition,
+            key: /"sku":"([A-Za-z0-9_-]+)"/.exec(value)?.[1] ?? null,
+            value,
+            headers,
+          };
+        }),
+      })
+      .catch((err: unknown) => {
+        for (const span of spans) span.setStatus({ code: SpanStatusCode.ERROR });
+        throw err;
+      })
+      .finally(() => {
+        for (const span of spans) span.end();
+      });
     crashPoint('relay.after-publish');
     const ids = entries.map(([id]) => id);
     await this.redis.fsAck(stream, RELAY_GROUP, ...ids);

@@ -14,6 +14,8 @@
 // incident opens at once, under load too (the reconciler only judges equal sequences).
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Consumer, KafkaMessage } from 'kafkajs';
+import { context, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { contextFrom, tracer } from '../shared/tracing.js';
 import { IncidentStore } from '../alerts/incidents.js';
 import type { Db, Prisma } from '../clients/db.js';
 import type { Logger } from '../shared/log.js';
@@ -51,6 +53,51 @@ function anomalyRow(a: Anomaly, topic: string, partition: number) {
   };
 }
 
+/**
+ * With tracing on, for each traced message of a chunk: a consumer span continuing the
+ * relay's traceparent header, and under it the span of the PostgreSQL transaction that
+ * stores the chunk. Both end when that transaction does. Returns them innermost last.
+ */
+function traceChunk(messages: KafkaMessage[], topic: string, partition: number): Span[] {
+  const t = tracer();
+  if (!t) return [];
+  const spans: Span[] = [];
+  for (const m of messages) {
+    const header = m.headers?.traceparent;
+    const traceparent = Buffer.isBuffer(header) ? header.toString() : header;
+    if (typeof traceparent !== 'string') continue;
+    const consume = t.startSpan(
+      `process ${topic}`,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          'messaging.system': 'kafka',
+          'messaging.operation.type': 'process',
+          'messaging.destination.name': topic,
+          'messaging.destination.partition.id': String(partition),
+          'messaging.kafka.offset': Number(m.offset),
+          'messaging.batch.message_count': messages.length,
+        },
+      },
+      contextFrom(traceparent),
+    );
+    const store = t.startSpan(
+      'postgresql transaction',
+      {
+        kind: SpanKind.CLIENT,
+        attributes: {
+          'db.system.name': 'postgresql',
+          'db.operation.name': 'transaction',
+          'flashsale.events_in_transaction': messages.length,
+        },
+      },
+      trace.setSpan(context.active(), consume),
+    );
+    spans.push(store, consume);
+  }
+  return spans;
+}
+
 /** Applies one ordered chunk of a partition's messages in one transaction. */
 export async function applyMessages(
   db: Db,
@@ -61,19 +108,28 @@ export async function applyMessages(
 ): Promise<ApplyResult> {
   const parsed = parseMessages(messages);
   const end = writerDuration.startTimer();
-  const plan = await db.$transaction(
-    async (tx) => {
-      const ids = [...parsed.bySku.keys()].sort();
-      const rows = ids.length
-        ? await tx.$queryRaw<SkuRow[]>`
+  const spans = traceChunk(messages, topic, partition);
+  const plan = await db
+    .$transaction(
+      async (tx) => {
+        const ids = [...parsed.bySku.keys()].sort();
+        const rows = ids.length
+          ? await tx.$queryRaw<SkuRow[]>`
             SELECT id, available, total_supplied, last_sequence, paused FROM skus WHERE id = ANY(${ids}::text[]) ORDER BY id FOR UPDATE`
-        : [];
-      const plan = planBatch(parsed, new Map(rows.map((r) => [r.id, r])), { topic, partition });
-      await persist(tx, incidents, plan, { topic, partition });
-      return plan;
-    },
-    { timeout: 60_000, maxWait: 30_000 },
-  );
+          : [];
+        const plan = planBatch(parsed, new Map(rows.map((r) => [r.id, r])), { topic, partition });
+        await persist(tx, incidents, plan, { topic, partition });
+        return plan;
+      },
+      { timeout: 60_000, maxWait: 30_000 },
+    )
+    .catch((err: unknown) => {
+      for (const span of spans) span.setStatus({ code: SpanStatusCode.ERROR });
+      throw err;
+    })
+    .finally(() => {
+      for (const span of spans) span.end();
+    });
   end();
   writerBatch.observe(messages.length);
   writerEvents.inc({ result: 'applied' }, plan.applied);

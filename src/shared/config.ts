@@ -4,6 +4,8 @@ import { z } from 'zod';
 
 const DEV_JWT_SECRET = 'dev-only-jwt-secret-do-not-use-in-production-0123456789';
 const DEV_ADMIN_TOKEN = 'dev-only-admin-token-change-me';
+const DEV_ADMISSION_SECRET = 'dev-only-admission-secret-do-not-use-in-production-01';
+const DEV_QUALIFICATION_SECRET = 'dev-only-qualification-secret-do-not-use-in-production';
 const DEV_WEBHOOK_SECRET = 'whsec_ZGV2LW9ubHktd2ViaG9vay1zZWNyZXQtMDEyMzQ1Njc4OQ==';
 
 /** Unset and empty variables both mean "use the default". */
@@ -12,6 +14,19 @@ const env = <T extends z.ZodType>(schema: T) =>
 
 const int = (def: number, min: number, max: number) =>
   env(z.coerce.number().int().min(min).max(max).default(def));
+
+/**
+ * A rate per second: 0 (no limit) or from 0.001 (one request in 1,000 s) to max. Slower
+ * rates than that are a mistake, and would overflow the limiter's integer arithmetic.
+ */
+const rate = (def: number, max: number) =>
+  env(
+    z.coerce
+      .number()
+      .max(max)
+      .refine((r) => r === 0 || r >= 0.001, 'must be 0 (no limit) or at least 0.001')
+      .default(def),
+  );
 
 const bool = (def: boolean) =>
   env(
@@ -121,6 +136,28 @@ export const configSchema = z
     INVENTORY_PARTITIONS: int(16, 1, 1024),
     JWT_SECRET: env(z.string().min(32, 'must be at least 32 characters').default(DEV_JWT_SECRET)),
     ADMIN_TOKEN: env(z.string().min(16, 'must be at least 16 characters').default(DEV_ADMIN_TOKEN)),
+    /** Signs the Admission-Token of admitted waiting-room tickets (HS256). */
+    ADMISSION_SECRET: env(
+      z.string().min(32, 'must be at least 32 characters').default(DEV_ADMISSION_SECRET),
+    ),
+    /** Verifies Qualification-Tokens, issued by the seller's own system (HS256). */
+    QUALIFICATION_SECRET: env(
+      z.string().min(32, 'must be at least 32 characters').default(DEV_QUALIFICATION_SECRET),
+    ),
+    /**
+     * Purchases per second one buyer may send for one SKU (GCRA in Redis), and the burst
+     * above that rate; a SKU may set its own. 0 turns the buyer limit off.
+     */
+    RATE_LIMIT_BUYER_PER_S: rate(5, 100000),
+    RATE_LIMIT_BUYER_BURST: int(10, 1, 100000),
+    /** The same per client address and SKU (0: off, the default). */
+    RATE_LIMIT_CLIENT_PER_S: rate(0, 1000000),
+    RATE_LIMIT_CLIENT_BURST: int(100, 1, 1000000),
+    /**
+     * Proxies in front of the API whose X-Forwarded-For is believed: the client address is
+     * the entry this many hops from the right. 0: the socket's peer address.
+     */
+    TRUSTED_PROXY_HOPS: int(0, 0, 10),
     ALERT_WEBHOOK_URLS: urlList(['http:', 'https:']),
     ALERT_WEBHOOK_SECRET: env(
       z
@@ -185,6 +222,8 @@ export const configSchema = z
     const devValues: [keyof typeof c, string][] = [
       ['JWT_SECRET', DEV_JWT_SECRET],
       ['ADMIN_TOKEN', DEV_ADMIN_TOKEN],
+      ['ADMISSION_SECRET', DEV_ADMISSION_SECRET],
+      ['QUALIFICATION_SECRET', DEV_QUALIFICATION_SECRET],
       ['ALERT_WEBHOOK_SECRET', DEV_WEBHOOK_SECRET],
     ];
     for (const [key, dev] of devValues) {

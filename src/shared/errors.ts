@@ -73,6 +73,29 @@ export const ERROR_CODES = {
     retryable: false,
     message: 'This Idempotency-Key was used with a different request.',
   },
+  NOT_ADMITTED: {
+    status: 403,
+    retryable: false,
+    message:
+      'This SKU sells through its waiting room: send the Admission-Token of an admitted ticket.',
+  },
+  NOT_QUALIFIED: {
+    status: 403,
+    retryable: false,
+    message: "This SKU requires the Qualification-Token the seller's own system issues.",
+  },
+  QUEUE_NOT_ENABLED: { status: 409, retryable: false, message: 'This SKU has no waiting room.' },
+  QUEUE_CLOSED: {
+    status: 409,
+    retryable: false,
+    message: 'The waiting room is closed: the SKU sold out or its sale ended.',
+  },
+  TICKET_NOT_FOUND: { status: 404, retryable: false, message: 'No such waiting-room ticket.' },
+  RATE_LIMITED: {
+    status: 429,
+    retryable: true,
+    message: 'Too many requests; retry after the time Retry-After gives.',
+  },
   INTERNAL: { status: 500, retryable: true, message: 'Internal error.' },
   SKU_UNAVAILABLE: {
     status: 503,

@@ -54,6 +54,22 @@ export interface SkuKeys {
   order(orderId: string): string;
 }
 
+/** A SKU's waiting room (see src/admission/waiting-room.ts), in the SKU's slot. */
+export interface QueueKeys {
+  /** zset: waiting ticket -> place (before the opening a random one in [-1, 0), then µs). */
+  readonly waiting: string;
+  /** zset: admitted ticket -> until when its admission lasts (ms). */
+  readonly admitted: string;
+  /** hash: ticket -> buyer. */
+  readonly tickets: string;
+  /** hash: buyer -> their ticket (one per buyer). */
+  readonly buyers: string;
+  /** hash: the admission pace's state (credit, last pass, observed rate). */
+  readonly state: string;
+  /** GCRA state of one buyer's joins and polls (apart from their purchases'). */
+  rate(buyer: string): string;
+}
+
 export class KeySpace {
   constructor(readonly partitions: number) {
     if (!Number.isInteger(partitions) || partitions < 1 || partitions > MAX_PARTITIONS) {
@@ -92,6 +108,23 @@ export class KeySpace {
     };
   }
 
+  /** A SKU's waiting-room keys: apart from forSku, which the purchase path builds. */
+  queue(skuId: string): QueueKeys {
+    assertId(skuId, 'sku');
+    const prefix = `fs:{${tag('p', this.partitionOf(skuId))}}:sku:${skuId}:q`;
+    return {
+      waiting: `${prefix}:waiting`,
+      admitted: `${prefix}:admitted`,
+      tickets: `${prefix}:tickets`,
+      buyers: `${prefix}:buyers`,
+      state: `${prefix}:state`,
+      rate: (buyer: string) => {
+        assertId(buyer, 'user');
+        return `${prefix}:rl:${buyer}`;
+      },
+    };
+  }
+
   /**
    * Binds a user's Idempotency-Key to one request (sku, quantity, order id). It lives in
    * the user's slot, not the SKU's, so reusing a key for another SKU is caught even when
@@ -101,6 +134,15 @@ export class KeySpace {
     assertId(userId, 'user');
     if (!IDEMPOTENCY_KEY_PATTERN.test(key)) throw new RangeError('invalid idempotency key');
     return `fs:{${tag('u', fnv1a(userId) % this.partitions)}}:idem:${userId}:${key}`;
+  }
+
+  /**
+   * GCRA state of one limited party's purchases of one SKU, beside the SKU's keys: the
+   * buyer (`b`) or the client address (`c`; colons of IPv6 are fine in a key's tail).
+   */
+  rateLimit(skuId: string, party: 'b' | 'c', id: string): string {
+    const partition = this.partitionOf(skuId);
+    return `fs:{${tag('p', partition)}}:rl:${skuId}:${party}:${id}`;
   }
 
   /** A lock or lease of one partition (its hash tag keeps it beside the keys it guards). */
@@ -119,6 +161,16 @@ export class KeySpace {
   /** A process-wide lease (one leader across instances). */
   leader(role: string): string {
     return `fs:leader:${role}`;
+  }
+
+  /** The API processes publishing their sale counters (zset: instance id -> last publish). */
+  liveInstances(): string {
+    return 'fs:live:instances';
+  }
+
+  /** One API process's sale counters (a hash with a short TTL, see src/live/counters.ts). */
+  liveCounters(instanceId: string): string {
+    return `fs:live:counters:${instanceId}`;
   }
 
   /** A fresh UUIDv7 that also names the partition, so any order can be found from its id. */

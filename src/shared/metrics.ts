@@ -6,8 +6,15 @@ client.collectDefaultMetrics({ register: registry });
 
 export const purchases = new client.Counter({
   name: 'flashsale_purchases_total',
-  help: 'Purchase requests by outcome (created, replayed, or the error code).',
-  labelNames: ['outcome'] as const,
+  help: 'Purchase requests by outcome (created, replayed, or the error code) and SKU (empty when the SKU is unknown or the request was refused before its SKU was consulted).',
+  labelNames: ['outcome', 'sku'] as const,
+  registers: [registry],
+});
+
+export const unitsReserved = new client.Counter({
+  name: 'flashsale_units_reserved_total',
+  help: 'Units reserved by new purchases (not replays), per SKU.',
+  labelNames: ['sku'] as const,
   registers: [registry],
 });
 
@@ -91,7 +98,7 @@ export const webhookDeliveries = new client.Counter({
  * frequent, cost the backing services one read per window. A failed read reports nothing
  * (not the last numbers) until the next one; so does a value older than three windows.
  */
-class Sampled<T> {
+export class Sampled<T> {
   private value: T | undefined;
   private at = 0;
   private pending: Promise<void> | undefined;
@@ -169,5 +176,41 @@ export const consumerLag = new client.Gauge({
     const lag = await pipelineSource?.kafkaLag.get(false);
     this.reset();
     for (const [p, n] of lag ?? []) this.set({ partition: String(p) }, n);
+  },
+});
+
+// The waiting room (src/admission/).
+
+export const queueJoins = new client.Counter({
+  name: 'flashsale_queue_joins_total',
+  help: 'Waiting-room joins by outcome (joined, rejoined, or the error code) and SKU (empty when the SKU is unknown or the request was refused before its SKU was consulted).',
+  labelNames: ['outcome', 'sku'] as const,
+  registers: [registry],
+});
+
+export const queueAdmitted = new client.Counter({
+  name: 'flashsale_queue_admitted_total',
+  help: 'Waiting-room tickets admitted, per SKU (counted by the process that admits: the sweeper role).',
+  labelNames: ['sku'] as const,
+  registers: [registry],
+});
+
+/** Where the waiting gauge reads from; set by the process that serves /metrics. */
+let queueSource: Sampled<Map<string, number>> | undefined;
+
+/** Tickets waiting per SKU, read at most once a second whatever the scrape rate. */
+export function setQueueSource(read: (() => Promise<Map<string, number>>) | undefined): void {
+  queueSource = read && new Sampled(read, 1000);
+}
+
+export const queueWaiting = new client.Gauge({
+  name: 'flashsale_queue_waiting',
+  help: 'Tickets waiting in each SKU’s waiting room (the SKUs whose waiting room is on).',
+  labelNames: ['sku'] as const,
+  registers: [registry],
+  async collect() {
+    const waiting = await queueSource?.get(true);
+    this.reset();
+    for (const [sku, n] of waiting ?? []) this.set({ sku }, n);
   },
 });

@@ -78,6 +78,8 @@ function expectedPgType(f: Field, enums: Map<string, string>): string {
       return 'int4';
     case 'BigInt':
       return 'int8';
+    case 'Float':
+      return 'float8';
     case 'Boolean':
       return 'bool';
     case 'DateTime':

@@ -38,6 +38,12 @@ describe('OpenAPI document and error list', () => {
       'GET /v1/admin/skus/{sku}/reconciliation',
       'POST /v1/admin/reconcile',
       'GET /v1/admin/alerts',
+      'GET /v1/admin/live',
+      'GET /v1/admin/live/events',
+      'GET /admin/live',
+      'POST /v1/skus/{sku}/queue',
+      'GET /v1/skus/{sku}/queue/{ticket}',
+      'PUT /v1/admin/skus/{sku}/admission',
     ];
     const documented = Object.entries(spec.paths).flatMap(([path, ops]) =>
       Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`),
@@ -49,7 +55,10 @@ describe('OpenAPI document and error list', () => {
         .replace('{sku}', 'spec-check')
         .replace('{id}', '0190a000-0000-7000-8000-000000000000');
       const res = await fetch(`${api.url}${path}`, { method });
-      const body = (await res.json()) as { error?: { code: string } };
+      // The live page is HTML; everything else answers JSON, errors included.
+      const body = (
+        res.headers.get('content-type')?.startsWith('application/json') ? await res.json() : {}
+      ) as { error?: { code: string } };
       assert.ok(
         !['NOT_FOUND', 'METHOD_NOT_ALLOWED'].includes(body.error?.code ?? ''),
         `${entry} is served`,

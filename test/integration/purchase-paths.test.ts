@@ -61,7 +61,11 @@ for (const path of ['one round trip', 'two round trips'] as const)
       );
     });
 
-    it('a key refused once binds its body, and buys when it may again', async () => {
+    // One round trip: the script takes back the claim of a refused attempt, so refusals
+    // leave nothing in Redis. Two: the claim, in another slot, cannot be taken back
+    // atomically (a retry of the key might be buying under it), so it stays and binds.
+    const refusedLeaves = path === 'one round trip' ? 'leaves nothing' : 'binds its body';
+    it(`a key refused once ${refusedLeaves}, and buys when it may again`, async () => {
       const sku = uid('refused');
       await create(sku, 10, 1);
       const first = await api.engine.inventory.purchase(user('r'), sku, 1, 'a');
@@ -69,15 +73,29 @@ for (const path of ['one round trip', 'two round trips'] as const)
         await code(api.engine.inventory.purchase(user('r'), sku, 1, 'b')),
         'LIMIT_EXCEEDED',
       );
+      const claim = api.engine.keys.idempotencyClaim(user('r'), 'b');
+      assert.equal(await api.engine.redis.exists(claim), path === 'one round trip' ? 0 : 1);
       assert.equal(
         await code(api.engine.inventory.purchase(user('r'), sku, 2, 'b')),
-        'IDEMPOTENCY_KEY_REUSED',
+        path === 'one round trip' ? 'LIMIT_EXCEEDED' : 'IDEMPOTENCY_KEY_REUSED',
       );
       await api.engine.inventory.cancel(user('r'), first.order.orderId);
       const got = await api.engine.inventory.purchase(user('r'), sku, 1, 'b');
       assert.equal(got.replayed, false);
       assert.notEqual(got.order.orderId, first.order.orderId);
       assert.equal((await redisState(api.engine, sku)).available, 9);
+    });
+
+    it('a corrupt held count refuses before any write', async () => {
+      const sku = uid('corrupt');
+      await create(sku, 10, 5);
+      const k = api.engine.keys.forSku(sku);
+      await api.engine.redis.hset(k.users, user('c'), 'abc');
+      const events = await api.engine.redis.xlen(k.events);
+      assert.equal(await code(api.engine.inventory.purchase(user('c'), sku, 1, 'c1')), 'INTERNAL');
+      // Before the check, HINCRBY failed only after the stock and the stream had changed.
+      assert.equal((await redisState(api.engine, sku)).available, 10);
+      assert.equal(await api.engine.redis.xlen(k.events), events);
     });
 
     it('race: 40 keys sent 10 times each at once, over 3 units per user, sell each key once', async () => {

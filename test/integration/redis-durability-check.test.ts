@@ -21,6 +21,8 @@ const production = {
   JWT_SECRET: 'a-production-jwt-secret-for-this-test-only-0123456789',
   ADMIN_TOKEN: 'a-production-admin-token-for-this-test',
   ALERT_WEBHOOK_SECRET: 'whsec_cHJvZHVjdGlvbi10ZXN0LXNlY3JldC0wMTIzNDU2Nzg5',
+  ADMISSION_SECRET: 'a-production-admission-secret-for-this-test-only',
+  QUALIFICATION_SECRET: 'a-production-qualification-secret-for-this-test',
   LOG_LEVEL: 'info',
   PORT: '0',
 };

@@ -47,6 +47,8 @@ describe('Redis command deadlines', { timeout: 60_000 }, () => {
         0,
         0,
         0,
+        0, // no admission settings
+        0, // their version
         0,
       );
       const get = redis.get('anything').then(

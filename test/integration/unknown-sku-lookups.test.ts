@@ -35,6 +35,10 @@ describe('unknown SKU lookups', () => {
       soldOutCacheMs: cfg.SOLD_OUT_CACHE_MS,
       defaultReservationTtlSeconds: cfg.DEFAULT_RESERVATION_TTL_SECONDS,
       claimInScript: true,
+      buyerRatePerSecond: 0,
+      buyerBurst: 1,
+      clientRatePerSecond: 0,
+      clientBurst: 1,
       waitForPipeline: async () => true,
       withLock: async (_r, fn) => fn(),
     });

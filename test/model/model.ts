@@ -116,14 +116,16 @@ export class Model {
       const o = this.orders.get(claim.orderId)!;
       return { status: 201, order: { orderId: o.id, status: o.status, replayed: true } };
     }
-    // The claim is written before the script decides, whatever it decides.
-    if (!claim) this.claims.set(claimKey, { sku: skuId, quantity });
     const s = this.skus.get(skuId);
     if (!s) return { status: 404, code: 'SKU_NOT_FOUND' };
+    // The script claims the key and decides in one step: a refused attempt leaves no
+    // claim behind (its key binds nothing, and a retry decides again); an earlier claim
+    // that made no order stays as it was.
     if (s.paused) return { status: 503, code: 'SKU_UNAVAILABLE' };
     const held = s.holders.get(user) ?? 0;
     if (held + quantity > s.limit) return { status: 409, code: 'LIMIT_EXCEEDED' };
     if (s.available < quantity) return { status: 409, code: 'SOLD_OUT' };
+    if (!claim) this.claims.set(claimKey, { sku: skuId, quantity });
     return { status: 201, order: { status: 'reserved', replayed: false } };
   }
 

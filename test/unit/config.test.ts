@@ -77,7 +77,13 @@ describe('configuration', () => {
 
   it('refuses the published development secrets when NODE_ENV is not said', () => {
     const found = problems({});
-    for (const v of ['JWT_SECRET', 'ADMIN_TOKEN', 'ALERT_WEBHOOK_SECRET'])
+    for (const v of [
+      'JWT_SECRET',
+      'ADMIN_TOKEN',
+      'ALERT_WEBHOOK_SECRET',
+      'ADMISSION_SECRET',
+      'QUALIFICATION_SECRET',
+    ])
       assert.ok(
         found.some((p) => p.variable === v),
         `${v}: ${JSON.stringify(found)}`,
@@ -86,6 +92,8 @@ describe('configuration', () => {
       JWT_SECRET: 'a-real-jwt-secret-of-this-deployment-0001',
       ADMIN_TOKEN: 'a-real-admin-token-123',
       ALERT_WEBHOOK_SECRET: 'whsec_cmVhbA==',
+      ADMISSION_SECRET: 'a-real-admission-secret-of-this-deployment',
+      QUALIFICATION_SECRET: 'a-real-qualification-secret-shared-with-the-seller',
     });
     assert.equal(own.NODE_ENV, 'production');
   });

@@ -1,5 +1,6 @@
-// The layout is the data flow: src/ reads top-down as http -> inventory -> pipeline ->
-// reconcile -> alerts, with the clients and the shared kernel below. A module may import
+// The layout is the data flow: src/ reads top-down as http -> live -> inventory -> pipeline ->
+// reconcile -> alerts, with the clients and the shared kernel below (live, the read-only
+// view of a running sale, reads from every layer under it). A module may import
 // its own folder or any folder below it, never one above. Checked by reading the imports.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -12,6 +13,8 @@ const src = join(root, 'src');
 /** Top to bottom. The composition root (src/*.ts) sits above them all. */
 export const LAYERS = [
   'http',
+  'live',
+  'admission',
   'inventory',
   'pipeline',
   'reconcile',

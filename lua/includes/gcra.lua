@@ -1,0 +1,50 @@
+--[[
+  Rate limiting by GCRA (the generic cell rate algorithm): one key per limited party
+  holds its theoretical arrival time (TAT), so a limit costs one small string per party,
+  gone once the party has been quiet for a burst's worth of time.
+
+  Times are whole microseconds (the clock from TIME, the TAT stored rounded down: at most
+  1 µs in the party's favour per request), so rates up to a million a second and bursts
+  within one millisecond count exactly.
+
+  gcraPeek(key, nowUs, ratePerSecond, burst) -> waitMs, take
+    waitMs: 0 when one more request is allowed now, else the ms (at least 1) until it would
+    be; take(): records the request (call it only once every limit of the request passed).
+    A rate of 0 (or less) is no limit.
+  gcra(key, nowUs, ratePerSecond, burst) -> waitMs, recording the request when allowed.
+]]
+local function noop() end
+
+local function gcraPeek(key, nowUs, ratePerSecond, burst)
+  if ratePerSecond <= 0 then
+    return 0, noop
+  end
+  local interval = 1000000 / ratePerSecond
+  local horizon = burst * interval
+  local tat = redis.call('GET', key)
+  tat = tat and tonumber(tat) or nowUs
+  -- Never behind the clock, and never further ahead than a full burst: a TAT left by a
+  -- slower limit (a SKU's limit raised since) must not keep the party waiting for it.
+  if tat < nowUs then
+    tat = nowUs
+  elseif tat > nowUs + horizon then
+    tat = nowUs + horizon
+  end
+  local newTat = tat + interval
+  local over = newTat - nowUs - horizon
+  if over > 0 then
+    return math.ceil(over / 1000), noop
+  end
+  return 0, function()
+    -- Integers formatted once: a Lua number handed to redis.call goes through printf's
+    -- floating-point path.
+    redis.call('SET', key, string.format('%d', math.floor(newTat)), 'PX',
+      string.format('%d', math.ceil((newTat - nowUs) / 1000)))
+  end
+end
+
+local function gcra(key, nowUs, ratePerSecond, burst)
+  local wait, take = gcraPeek(key, nowUs, ratePerSecond, burst)
+  take()
+  return wait
+end

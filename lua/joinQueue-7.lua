@@ -1,0 +1,95 @@
+--[[
+  A buyer joins a SKU's waiting room. One ticket per buyer: joining again answers the
+  same ticket while it waits or is admitted; once its admission lapsed, the buyer gets a
+  new ticket at the back of the line. Before the sale opens every ticket draws a random
+  place ahead of all later ones (score in [-1, 0) from the API's random number: Lua's
+  math.random is seeded alike on every Redis), so arriving early beats arriving late but
+  not the other early buyers; from the opening on, places go in arrival order (score =
+  the join's µs). Rate-limited per buyer (GCRA): a limited join writes nothing.
+
+  Input:
+    KEYS[1] sku state hash          KEYS[2] waiting tickets (zset)
+    KEYS[3] admitted tickets (zset) KEYS[4] ticket -> buyer (hash)
+    KEYS[5] buyer -> ticket (hash)  KEYS[6] admission state (hash)
+    KEYS[7] the buyer's queue rate-limit key
+    ARGV[1] buyer   ARGV[2] a fresh ticket id   ARGV[3] a random number in [0, 1)
+    ARGV[4] '1' when the API verified the buyer's Qualification-Token for this SKU
+    ARGV[5] the deployment's buyer rate per second   ARGV[6] its burst (a SKU's own wins)
+    ARGV[7] ms the queue's data is kept after the last join when the sale has no end
+    ARGV[8] ms it is kept after the sale's end
+  Output:
+    {1, ticket, status, position, admittedUntil, now, startsAt, admitRate, observedRate}
+        a new ticket (status waiting); position, admittedUntil, admitRate and
+        observedRate may be nil
+    {2, ticket, ...the same}  the buyer's ticket as it stands (waiting or admitted)
+    {-1}           SKU state missing
+    {-19, waitMs}  over the buyer's rate limit: nothing written
+    {-31}          the SKU has no waiting room
+    {-32}          the SKU requires qualification and none was verified
+    {-33}          closed: nothing left to sell, or the sale ended
+]]
+local skuKey = KEYS[1]
+local waitingKey = KEYS[2]
+local admittedKey = KEYS[3]
+local ticketsKey = KEYS[4]
+local buyersKey = KEYS[5]
+local stateKey = KEYS[6]
+local rateKey = KEYS[7]
+
+local buyer = ARGV[1]
+local newTicket = ARGV[2]
+
+--- @include "gcra"
+--- @include "queueTicket"
+
+local sku = redis.call('HMGET', skuKey, 'available', 'queue', 'qualify', 'startsAt', 'endsAt',
+  'buyerRate', 'buyerBurst', 'admitRate')
+if not sku[1] then
+  return {-1}
+end
+local now, nowUs = queueClock()
+local wait = gcra(rateKey, nowUs, tonumber(sku[6] or ARGV[5]), tonumber(sku[7] or ARGV[6]))
+if wait > 0 then
+  return {-19, wait}
+end
+if sku[2] ~= '1' then
+  return {-31}
+end
+if sku[3] == '1' and ARGV[4] ~= '1' then
+  return {-32}
+end
+local available = tonumber(sku[1])
+local startsAt = tonumber(sku[4])
+local endsAt = tonumber(sku[5])
+if available <= 0 or (endsAt > 0 and now >= endsAt) then
+  return {-33}
+end
+local observedRate = redis.call('HGET', stateKey, 'observedRate') or false
+local admitRate = sku[8] or false
+
+local held = redis.call('HGET', buyersKey, buyer)
+if held then
+  local status, position, admittedUntil = queueStatus(waitingKey, admittedKey, held, now, available,
+    endsAt)
+  if status ~= 'expired' then
+    return {2, held, status, position, admittedUntil, now, startsAt, admitRate, observedRate}
+  end
+  -- Writes: the lapsed ticket gives way to a new one.
+  redis.call('HDEL', ticketsKey, held)
+  redis.call('ZREM', admittedKey, held)
+end
+
+-- Writes.
+local place
+if startsAt > 0 and now < startsAt then
+  place = string.format('%.17g', tonumber(ARGV[3]) - 1)
+else
+  place = string.format('%d', nowUs)
+end
+redis.call('ZADD', waitingKey, place, newTicket)
+redis.call('HSET', ticketsKey, newTicket, buyer)
+redis.call('HSET', buyersKey, buyer, newTicket)
+queueExpireAt({waitingKey, admittedKey, ticketsKey, buyersKey, stateKey},
+  queueDeadline(now, endsAt, tonumber(ARGV[7]), tonumber(ARGV[8])))
+local rank = redis.call('ZRANK', waitingKey, newTicket)
+return {1, newTicket, 'waiting', rank + 1, false, now, startsAt, admitRate, observedRate}

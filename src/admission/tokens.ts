@@ -1,0 +1,111 @@
+// The two signed passes a purchase may need, both HS256 JWTs bound to one buyer and one
+// SKU, and expiring:
+// - an Admission-Token, signed by the engine when the SKU's waiting room admits a ticket;
+// - a Qualification-Token, signed by the seller's own system (a secret it shares with the
+//   engine) for a SKU that requires one.
+// Each kind has its own secret and audience, so neither passes for the other, nor for a
+// buyer's login token.
+import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+
+export const ADMISSION_AUDIENCE = 'flashsale:admission';
+export const QUALIFICATION_AUDIENCE = 'flashsale:qualification';
+
+/** A verified pass: for whom, for what, until when. */
+export interface Pass {
+  buyer: string;
+  sku: string;
+  /** The waiting-room ticket an admission was given for (admission passes only). */
+  ticket?: string;
+  expiresAtMs: number;
+}
+
+export class PassTokens {
+  private readonly admissionKey: Uint8Array;
+  private readonly qualificationKey: Uint8Array;
+  /** Verified tokens: a buyer sends the same pass with every retry. */
+  private readonly verified = new Map<string, Pass>();
+
+  constructor(
+    admissionSecret: string,
+    qualificationSecret: string,
+    private readonly cacheSize = 50_000,
+  ) {
+    this.admissionKey = new TextEncoder().encode(admissionSecret);
+    this.qualificationKey = new TextEncoder().encode(qualificationSecret);
+  }
+
+  /** The Admission-Token of an admitted ticket. */
+  signAdmission(p: { buyer: string; sku: string; ticket: string; expiresAtMs: number }) {
+    return new SignJWT({ sku: p.sku, tid: p.ticket })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(p.buyer)
+      .setAudience(ADMISSION_AUDIENCE)
+      .setIssuedAt()
+      .setExpirationTime(Math.floor(p.expiresAtMs / 1000))
+      .sign(this.admissionKey);
+  }
+
+  /** What the seller's system does (tests and the demo use it): a Qualification-Token. */
+  signQualification(p: { buyer: string; sku: string; expiresAtMs: number }) {
+    return new SignJWT({ sku: p.sku })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(p.buyer)
+      .setAudience(QUALIFICATION_AUDIENCE)
+      .setIssuedAt()
+      .setExpirationTime(Math.floor(p.expiresAtMs / 1000))
+      .sign(this.qualificationKey);
+  }
+
+  /** Whether `token` admits `buyer` to buy `sku` now. Never throws. */
+  admits(token: string | undefined, buyer: string, sku: string): Promise<boolean> {
+    return this.check(token, buyer, sku, ADMISSION_AUDIENCE, this.admissionKey);
+  }
+
+  /** Whether `token` qualifies `buyer` for `sku` now. Never throws. */
+  qualifies(token: string | undefined, buyer: string, sku: string): Promise<boolean> {
+    return this.check(token, buyer, sku, QUALIFICATION_AUDIENCE, this.qualificationKey);
+  }
+
+  private async check(
+    token: string | undefined,
+    buyer: string,
+    sku: string,
+    audience: string,
+    key: Uint8Array,
+  ): Promise<boolean> {
+    if (!token || token.length > 4096) return false;
+    const cacheKey = `${audience} ${token}`;
+    let pass = this.verified.get(cacheKey);
+    if (!pass) {
+      pass = await verify(token, audience, key);
+      if (!pass) return false;
+      if (this.verified.size >= this.cacheSize) this.verified.clear();
+      this.verified.set(cacheKey, pass);
+    }
+    if (pass.expiresAtMs <= Date.now()) {
+      this.verified.delete(cacheKey);
+      return false;
+    }
+    return pass.buyer === buyer && pass.sku === sku;
+  }
+}
+
+async function verify(token: string, audience: string, key: Uint8Array): Promise<Pass | undefined> {
+  try {
+    const { payload } = await jwtVerify(token, key, {
+      algorithms: ['HS256'],
+      audience,
+      requiredClaims: ['sub', 'exp', 'sku'],
+    });
+    if (typeof payload.sub !== 'string' || typeof payload.sku !== 'string') return undefined;
+    return {
+      buyer: payload.sub,
+      sku: payload.sku,
+      ...(typeof payload.tid === 'string' ? { ticket: payload.tid } : {}),
+      expiresAtMs: (payload.exp ?? 0) * 1000,
+    };
+  } catch (err) {
+    if (err instanceof joseErrors.JOSEError) return undefined;
+    throw err;
+  }
+}

@@ -1,0 +1,138 @@
+// A SKU's admission settings (issue 11): its waiting room, whether it needs the seller's
+// Qualification-Token, and its own buyer rate limit. PostgreSQL keeps them (columns of
+// `skus`); the SKU's Redis hash carries them as the fields below, written at creation, by
+// the admin route that changes them, and by every rebuild, and read by the purchase and
+// queue scripts. This file is the one place that maps between the three shapes.
+import type { Sku } from '../generated/prisma/client.js';
+
+/** Seconds an admitted ticket's Admission-Token lasts when the operator sets nothing. */
+export const DEFAULT_ADMISSION_TTL_SECONDS = 120;
+
+export interface WaitingRoomSettings {
+  /** Tickets admitted per second from the sale's opening (null: only the cap below). */
+  admissionsPerSecond: number | null;
+  /**
+   * At most this many admissions outstanding (admitted, not yet expired) per unit left to
+   * sell, e.g. 1.5 (null: only the rate above).
+   */
+  admissionsPerUnitLeft: number | null;
+  admissionTtlSeconds: number;
+}
+
+export interface AdmissionSettings {
+  /** null: no waiting room (the default). */
+  waitingRoom: WaitingRoomSettings | null;
+  qualificationRequired: boolean;
+  /** null: the deployment's RATE_LIMIT_BUYER_PER_S / RATE_LIMIT_BUYER_BURST. */
+  rateLimit: { buyerPerSecond: number; buyerBurst: number } | null;
+}
+
+/** What an operator may send: every part optional (absent = off, default, or deployment's). */
+export interface AdmissionInput {
+  waitingRoom?:
+    | {
+        admissionsPerSecond?: number | undefined;
+        admissionsPerUnitLeft?: number | undefined;
+        admissionTtlSeconds?: number | undefined;
+      }
+    | null
+    | undefined;
+  qualificationRequired?: boolean | undefined;
+  rateLimit?: { buyerPerSecond: number; buyerBurst: number } | null | undefined;
+}
+
+export const NO_ADMISSION_CONTROL: AdmissionSettings = {
+  waitingRoom: null,
+  qualificationRequired: false,
+  rateLimit: null,
+};
+
+/** The settings an input means, defaults filled in. */
+export function admissionSettings(input: AdmissionInput): AdmissionSettings {
+  const w = input.waitingRoom;
+  return {
+    waitingRoom: w
+      ? {
+          admissionsPerSecond: w.admissionsPerSecond ?? null,
+          admissionsPerUnitLeft: w.admissionsPerUnitLeft ?? null,
+          admissionTtlSeconds: w.admissionTtlSeconds ?? DEFAULT_ADMISSION_TTL_SECONDS,
+        }
+      : null,
+    qualificationRequired: input.qualificationRequired ?? false,
+    rateLimit: input.rateLimit
+      ? { buyerPerSecond: input.rateLimit.buyerPerSecond, buyerBurst: input.rateLimit.buyerBurst }
+      : null,
+  };
+}
+
+type AdmissionColumns = Pick<
+  Sku,
+  | 'waitingRoom'
+  | 'admissionsPerSecond'
+  | 'admissionsPerUnitLeft'
+  | 'admissionTtlSeconds'
+  | 'qualificationRequired'
+  | 'buyerRatePerSecond'
+  | 'buyerBurst'
+>;
+
+/** The `skus` columns of the settings. Off means null rates and the default TTL. */
+export function admissionColumns(s: AdmissionSettings): AdmissionColumns {
+  return {
+    waitingRoom: s.waitingRoom !== null,
+    admissionsPerSecond: s.waitingRoom?.admissionsPerSecond ?? null,
+    admissionsPerUnitLeft: s.waitingRoom?.admissionsPerUnitLeft ?? null,
+    admissionTtlSeconds: s.waitingRoom?.admissionTtlSeconds ?? DEFAULT_ADMISSION_TTL_SECONDS,
+    qualificationRequired: s.qualificationRequired,
+    buyerRatePerSecond: s.rateLimit?.buyerPerSecond ?? null,
+    buyerBurst: s.rateLimit?.buyerBurst ?? null,
+  };
+}
+
+export function admissionFromRow(row: AdmissionColumns): AdmissionSettings {
+  return {
+    waitingRoom: row.waitingRoom
+      ? {
+          admissionsPerSecond: row.admissionsPerSecond,
+          admissionsPerUnitLeft: row.admissionsPerUnitLeft,
+          admissionTtlSeconds: row.admissionTtlSeconds,
+        }
+      : null,
+    qualificationRequired: row.qualificationRequired,
+    rateLimit:
+      row.buyerRatePerSecond !== null && row.buyerBurst !== null
+        ? { buyerPerSecond: row.buyerRatePerSecond, buyerBurst: row.buyerBurst }
+        : null,
+  };
+}
+
+export function sameAdmission(a: AdmissionSettings, b: AdmissionSettings): boolean {
+  return JSON.stringify(admissionColumns(a)) === JSON.stringify(admissionColumns(b));
+}
+
+/**
+ * The SKU hash's fields for these settings, as field/value pairs; '' means "absent" (the
+ * load script skips it, the change script deletes it). Off is absent, so a SKU without
+ * admission control keeps the hash it always had. The purchase script reads `queue`,
+ * `qualify`, `buyerRate` and `buyerBurst`; the queue scripts the `admit*` fields too.
+ */
+export function admissionHashFields(s: AdmissionSettings): string[] {
+  const w = s.waitingRoom;
+  const num = (n: number | null | undefined) => (n === null || n === undefined ? '' : String(n));
+  return [
+    'queue',
+    w ? '1' : '',
+    'admitRate',
+    num(w?.admissionsPerSecond),
+    'admitPerUnit',
+    num(w?.admissionsPerUnitLeft),
+    'admitTtl',
+    num(w?.admissionTtlSeconds),
+    'qualify',
+    s.qualificationRequired ? '1' : '',
+    'buyerRate',
+    num(s.rateLimit?.buyerPerSecond),
+    'buyerBurst',
+    num(s.rateLimit?.buyerBurst),
+  ];
+}
