@@ -99,13 +99,19 @@ describe('live sale view', () => {
     for (const via of [api, api2, api2])
       await expect(buy(via, later, users[0]!, uid('k'), 1), 409, 'SALE_NOT_ACTIVE');
 
-    // Each process publishes about once a second: wait for both to have.
+    // Each process publishes about once a second, and may have published between two of
+    // the requests above: wait until both have published the last of them.
     const snap = await until(
       'both processes’ counters in the view',
       async () => {
         const s = await live(api.url, [sold, later]);
         const a = skuOf(s, sold);
-        return a.unitsReserved === 10 && a.refusals?.SOLD_OUT === 2 ? s : undefined;
+        const b = skuOf(s, later);
+        return a.unitsReserved === 10 &&
+          a.refusals?.SOLD_OUT === 2 &&
+          b.refusals?.SALE_NOT_ACTIVE === 3
+          ? s
+          : undefined;
       },
       10_000,
       200,
