@@ -29,9 +29,10 @@ local stateKey = KEYS[6]
 local maxAdmits = tonumber(ARGV[1])
 local rememberLapsedMs = tonumber(ARGV[2])
 
+--- @include "gate"
 --- @include "queueTicket"
 
-local sku = redis.call('HMGET', skuKey, 'available', 'queue', 'startsAt', 'endsAt', 'admitRate',
+local sku = redis.call('HMGET', skuKey, 'available', 'gate', 'startsAt', 'endsAt', 'admitRate',
   'admitPerUnit', 'admitTtl')
 if not sku[1] then
   return {-1}
@@ -55,7 +56,7 @@ end
 local available = tonumber(sku[1])
 local startsAt = tonumber(sku[3])
 local endsAt = tonumber(sku[4])
-if sku[2] ~= '1' or available <= 0 or (startsAt > 0 and now < startsAt)
+if not gateOf(sku[2]) or available <= 0 or (startsAt > 0 and now < startsAt)
     or (endsAt > 0 and now >= endsAt) then
   return {0, forgotten}
 end

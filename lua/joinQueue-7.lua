@@ -24,6 +24,7 @@
     {2, ticket, ...the same}  the buyer's ticket as it stands (waiting or admitted)
     {-1}           SKU state missing
     {-19, waitMs}  over the buyer's rate limit: nothing written
+    {-13, skuKey}  the SKU hash holds a malformed gate (nothing written)
     {-31}          the SKU has no waiting room
     {-32}          the SKU requires qualification and none was verified
     {-33}          closed: nothing left to sell, or the sale ended
@@ -40,32 +41,27 @@ local buyer = ARGV[1]
 local newTicket = ARGV[2]
 
 --- @include "gcra"
+--- @include "gate"
 --- @include "queueTicket"
+--- @include "queueEntry"
 
-local sku = redis.call('HMGET', skuKey, 'available', 'queue', 'qualify', 'startsAt', 'endsAt',
-  'buyerRate', 'buyerBurst', 'admitRate')
-if not sku[1] then
-  return {-1}
+local entry, refusal = queueEntry(skuKey, rateKey, ARGV[5], ARGV[6])
+if not entry then
+  return refusal
 end
-local now, nowUs = queueClock()
-local wait = gcra(rateKey, nowUs, tonumber(sku[6] or ARGV[5]), tonumber(sku[7] or ARGV[6]))
-if wait > 0 then
-  return {-19, wait}
-end
-if sku[2] ~= '1' then
+if not entry.needsAdmission then
   return {-31}
 end
-if sku[3] == '1' and ARGV[4] ~= '1' then
+if entry.needsQualification and ARGV[4] ~= '1' then
   return {-32}
 end
-local available = tonumber(sku[1])
-local startsAt = tonumber(sku[4])
-local endsAt = tonumber(sku[5])
+local now, nowUs = entry.now, entry.nowUs
+local available, startsAt, endsAt = entry.available, entry.startsAt, entry.endsAt
 if available <= 0 or (endsAt > 0 and now >= endsAt) then
   return {-33}
 end
 local observedRate = redis.call('HGET', stateKey, 'observedRate') or false
-local admitRate = sku[8] or false
+local admitRate = entry.admitRate
 
 local held = redis.call('HGET', buyersKey, buyer)
 if held then

@@ -13,6 +13,7 @@
         admittedUntil, admitRate and observedRate may be nil
     {-1}           SKU state missing
     {-19, waitMs}  over the buyer's rate limit: nothing written
+    {-13, skuKey}  the SKU hash holds a malformed gate (nothing written)
     {-31}          the SKU has no waiting room (now)
     {-34}          no such ticket for this buyer and SKU
 ]]
@@ -27,26 +28,22 @@ local buyer = ARGV[1]
 local ticket = ARGV[2]
 
 --- @include "gcra"
+--- @include "gate"
 --- @include "queueTicket"
+--- @include "queueEntry"
 
-local sku = redis.call('HMGET', skuKey, 'available', 'queue', 'startsAt', 'endsAt', 'buyerRate',
-  'buyerBurst', 'admitRate')
-if not sku[1] then
-  return {-1}
-end
-local now, nowUs = queueClock()
-local wait = gcra(rateKey, nowUs, tonumber(sku[5] or ARGV[3]), tonumber(sku[6] or ARGV[4]))
-if wait > 0 then
-  return {-19, wait}
+local entry, refusal = queueEntry(skuKey, rateKey, ARGV[3], ARGV[4])
+if not entry then
+  return refusal
 end
 if redis.call('HGET', ticketsKey, ticket) ~= buyer then
   return {-34}
 end
-if sku[2] ~= '1' then
+if not entry.needsAdmission then
   return {-31}
 end
-local startsAt = tonumber(sku[3])
-local status, position, admittedUntil = queueStatus(waitingKey, admittedKey, ticket, now,
-  tonumber(sku[1]), tonumber(sku[4]))
+local status, position, admittedUntil = queueStatus(waitingKey, admittedKey, ticket, entry.now,
+  entry.available, entry.endsAt)
 local observedRate = redis.call('HGET', stateKey, 'observedRate') or false
-return {1, ticket, status, position, admittedUntil, now, startsAt, sku[7] or false, observedRate}
+return {1, ticket, status, position, admittedUntil, entry.now, entry.startsAt, entry.admitRate,
+  observedRate}

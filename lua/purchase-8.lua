@@ -18,9 +18,9 @@
     KEYS[8] the client address's rate-limit key for this SKU
     ARGV[1] sku id   ARGV[2] user id   ARGV[3] quantity   ARGV[4] order id
     ARGV[5] idempotency key   ARGV[6] the claim's key name (a field of KEYS[6])
-    ARGV[7] buyer purchases per second (0: no limit; the SKU's buyerRate overrides; -1:
+    ARGV[7] buyer purchases per second (0: no limit; the SKU's gate overrides; -1:
             this request was counted by an earlier call, no limit applies)
-    ARGV[8] buyer burst (the SKU's buyerBurst overrides)
+    ARGV[8] buyer burst (the SKU's gate overrides)
     ARGV[9] client address purchases per second (0: no limit)   ARGV[10] its burst
     ARGV[11] the passes the caller verified: 'a' admitted (Admission-Token), 'q' qualified
              (Qualification-Token), in any order; '' none
@@ -34,7 +34,8 @@
     {-4, available}  not enough stock
     {-5}  the order id, or the key's claim, belongs to another user, SKU or quantity
     {-6}  sales paused (repair in progress)
-    {-13, key}  a key holds the wrong type: refused before any write
+    {-13, key}  a key holds the wrong type, or the SKU hash a malformed gate: refused
+                before any write
     {-16, orderId}  the rebuild restored this key's claim to another order while the
                     caller held a placeholder: replay that order instead of buying again
     {-17}  the SKU sells through its waiting room and the caller is not admitted

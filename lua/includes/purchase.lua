@@ -21,6 +21,7 @@ local traceparent = ARGV[12]
 
 --- @include "nowMs"
 --- @include "gcra"
+--- @include "gate"
 
 -- A key of the wrong type must refuse the purchase before any write (Redis does not undo
 -- a script's earlier writes when a later one fails). No TYPE calls: each key is proven by
@@ -32,19 +33,23 @@ end
 
 -- Checks: nothing of the SKU's is written until every one has passed.
 local sku = redis.call('HMGET', skuKey, 'available', 'limit', 'startsAt', 'endsAt', 'ttl', 'paused',
-  'claimsRestoredUntil', 'seq', 'supplied', 'queue', 'qualify', 'buyerRate', 'buyerBurst')
+  'claimsRestoredUntil', 'seq', 'supplied', 'gate')
 if not sku[1] then
   return {-1}
 end
 local now, nowText, nowUs = nowMsAndString()
+local needsAdmission, needsQualification, skuBuyerRate, skuBuyerBurst = gateOf(sku[10])
+if needsAdmission == nil then
+  return {-13, skuKey}
+end
 
 -- Rate limits, before anything is written: over either, the answer is the wait and the
 -- only trace is none (a limited request records nothing). The SKU's own buyer limit, when
 -- it has one, replaces the deployment's.
 -- A buyer rate of -1 says the caller's first call for this request counted it already.
 local counted = ARGV[7] == '-1'
-local buyerWait, takeBuyer = gcraPeek(KEYS[7], nowUs, counted and 0 or tonumber(sku[12] or ARGV[7]),
-  tonumber(sku[13] or ARGV[8]))
+local buyerWait, takeBuyer = gcraPeek(KEYS[7], nowUs, counted and 0 or tonumber(skuBuyerRate or ARGV[7]),
+  tonumber(skuBuyerBurst or ARGV[8]))
 local clientWait, takeClient = gcraPeek(KEYS[8], nowUs, counted and 0 or tonumber(ARGV[9]), tonumber(ARGV[10]))
 if buyerWait > 0 or clientWait > 0 then
   return {-19, math.max(buyerWait, clientWait)}
@@ -116,10 +121,10 @@ end
 -- Passes the SKU asks for, checked by the caller (signed tokens) and vouched for here.
 -- After the replay above: a retry of a purchase that was made replays even once its
 -- admission has lapsed.
-if sku[11] == '1' and not string.find(passes, 'q', 1, true) then
+if needsQualification and not string.find(passes, 'q', 1, true) then
   return refuse({-18})
 end
-if sku[10] == '1' and not string.find(passes, 'a', 1, true) then
+if needsAdmission and not string.find(passes, 'a', 1, true) then
   return refuse({-17})
 end
 

@@ -113,26 +113,26 @@ export function sameAdmission(a: AdmissionSettings, b: AdmissionSettings): boole
 /**
  * The SKU hash's fields for these settings, as field/value pairs; '' means "absent" (the
  * load script skips it, the change script deletes it). Off is absent, so a SKU without
- * admission control keeps the hash it always had. The purchase script reads `queue`,
- * `qualify`, `buyerRate` and `buyerBurst`; the queue scripts the `admit*` fields too.
+ * admission control keeps the hash it always had. The purchase script reads only `gate`
+ * (lua/includes/gate.lua: the passes a purchase needs and the SKU's own buyer limit, packed
+ * so a SKU without any costs one lookup); the queue scripts read the `admit*` fields too.
  */
 export function admissionHashFields(s: AdmissionSettings): string[] {
   const w = s.waitingRoom;
   const num = (n: number | null | undefined) => (n === null || n === undefined ? '' : String(n));
+  const passes = (w ? 'a' : '') + (s.qualificationRequired ? 'q' : '');
+  const gate =
+    passes || s.rateLimit
+      ? `${passes}|${num(s.rateLimit?.buyerPerSecond)}|${num(s.rateLimit?.buyerBurst)}`
+      : '';
   return [
-    'queue',
-    w ? '1' : '',
+    'gate',
+    gate,
     'admitRate',
     num(w?.admissionsPerSecond),
     'admitPerUnit',
     num(w?.admissionsPerUnitLeft),
     'admitTtl',
     num(w?.admissionTtlSeconds),
-    'qualify',
-    s.qualificationRequired ? '1' : '',
-    'buyerRate',
-    num(s.rateLimit?.buyerPerSecond),
-    'buyerBurst',
-    num(s.rateLimit?.buyerBurst),
   ];
 }

@@ -98,6 +98,21 @@ for (const path of ['one round trip', 'two round trips'] as const)
       assert.equal(await api.engine.redis.xlen(k.events), events);
     });
 
+    it('a malformed admission gate refuses before any write of the script', async () => {
+      const sku = uid('gate');
+      await create(sku, 10, 5);
+      const k = api.engine.keys.forSku(sku);
+      await api.engine.redis.hset(k.sku, 'gate', 'x|1');
+      const events = await api.engine.redis.xlen(k.events);
+      assert.equal(await code(api.engine.inventory.purchase(user('g'), sku, 1, 'g1')), 'INTERNAL');
+      assert.equal((await redisState(api.engine, sku)).available, 10);
+      assert.equal(await api.engine.redis.xlen(k.events), events);
+      // The claim too on one round trip (on two, the caller's own claim stays, as for any
+      // refusal there).
+      const claim = api.engine.keys.idempotencyClaim(user('g'), 'g1');
+      assert.equal(await api.engine.redis.exists(claim), path === 'one round trip' ? 0 : 1);
+    });
+
     it('race: 40 keys sent 10 times each at once, over 3 units per user, sell each key once', async () => {
       const sku = uid('race');
       await create(sku, 30, 3);

@@ -134,17 +134,8 @@ describe('waiting room', () => {
     );
     const k = api.engine.keys.forSku(sku);
     assert.deepEqual(
-      await api.engine.redis.hmget(
-        k.sku,
-        'queue',
-        'admitRate',
-        'admitPerUnit',
-        'admitTtl',
-        'qualify',
-        'buyerRate',
-        'buyerBurst',
-      ),
-      ['1', '2.5', null, '120', '1', '2', '3'],
+      await api.engine.redis.hmget(k.sku, 'gate', 'admitRate', 'admitPerUnit', 'admitTtl'),
+      ['aq|2|3', '2.5', null, '120'],
     );
 
     const replay = await call(api, 'POST', '/v1/admin/skus', api.admin, definition);
@@ -173,17 +164,8 @@ describe('waiting room', () => {
       rateLimit: null,
     });
     assert.deepEqual(
-      await api.engine.redis.hmget(
-        k.sku,
-        'queue',
-        'admitRate',
-        'admitPerUnit',
-        'admitTtl',
-        'qualify',
-        'buyerRate',
-        'buyerBurst',
-      ),
-      ['1', null, '1.5', '30', null, null, null],
+      await api.engine.redis.hmget(k.sku, 'gate', 'admitRate', 'admitPerUnit', 'admitTtl'),
+      ['a||', null, '1.5', '30'],
     );
     const row = await api.engine.db.sku.findUniqueOrThrow({ where: { id: sku } });
     assert.equal(row.admissionsPerUnitLeft, 1.5);
@@ -194,16 +176,16 @@ describe('waiting room', () => {
 
     const off = await setAdmission(api, sku, {});
     assert.equal(off.status, 200);
-    assert.equal(await api.engine.redis.hget(k.sku, 'queue'), null, 'off is absent');
+    assert.equal(await api.engine.redis.hget(k.sku, 'gate'), null, 'off is absent');
     const jwt = await token(uid('u'));
     const refused = await join(api, sku, jwt);
     assert.equal(refused.status, 409);
     assert.equal(refused.body.error?.code, 'QUEUE_NOT_ENABLED');
 
     // An older version never overwrites a newer one in Redis (two changes racing).
-    const script = await api.engine.redis.fsSetAdmission(k.sku, 1, 'queue', '1');
+    const script = await api.engine.redis.fsSetAdmission(k.sku, 1, 'gate', 'a||');
     assert.deepEqual(script, [2]);
-    assert.equal(await api.engine.redis.hget(k.sku, 'queue'), null);
+    assert.equal(await api.engine.redis.hget(k.sku, 'gate'), null);
 
     for (const bad of [
       { waitingRoom: {} },
@@ -687,19 +669,10 @@ describe('admission settings after Redis lost its data', () => {
       rateLimit: { buyerPerSecond: 3, buyerBurst: 6 },
     });
     assert.equal(changed.status, 200);
-    const fields = [
-      'queue',
-      'admitRate',
-      'admitPerUnit',
-      'admitTtl',
-      'qualify',
-      'buyerRate',
-      'buyerBurst',
-      'admissionVersion',
-    ];
+    const fields = ['gate', 'admitRate', 'admitPerUnit', 'admitTtl', 'admissionVersion'];
     const k = api.engine.keys.forSku(sku);
     const before = await api.engine.redis.hmget(k.sku, ...fields);
-    assert.deepEqual(before, ['1', '5', '2', '45', '1', '3', '6', '1']);
+    assert.deepEqual(before, ['aq|3|6', '5', '2', '45', '1']);
 
     await api.engine.redis.flushall();
     const [p] = await buyers(uid('rb'), 1);

@@ -26,13 +26,10 @@ describe('admission settings', () => {
     );
     // Off is absent: a SKU without admission control keeps the hash it always had.
     assert.deepEqual(hash(admissionHashFields(NO_ADMISSION_CONTROL)), {
-      queue: '',
+      gate: '',
       admitRate: '',
       admitPerUnit: '',
       admitTtl: '',
-      qualify: '',
-      buyerRate: '',
-      buyerBurst: '',
     });
   });
 
@@ -48,14 +45,20 @@ describe('admission settings', () => {
       admissionTtlSeconds: DEFAULT_ADMISSION_TTL_SECONDS,
     });
     assert.deepEqual(hash(admissionHashFields(s)), {
-      queue: '1',
+      gate: 'aq|0.5|4',
       admitRate: '',
       admitPerUnit: '1.5',
       admitTtl: '120',
-      qualify: '1',
-      buyerRate: '0.5',
-      buyerBurst: '4',
     });
+  });
+
+  it('the gate packs what a purchase needs: passes, then the SKU’s own buyer limit', () => {
+    const gate = (input: Parameters<typeof admissionSettings>[0]) =>
+      hash(admissionHashFields(admissionSettings(input))).gate;
+    assert.equal(gate({ waitingRoom: { admissionsPerSecond: 5 } }), 'a||');
+    assert.equal(gate({ qualificationRequired: true }), 'q||');
+    assert.equal(gate({ rateLimit: { buyerPerSecond: 2, buyerBurst: 3 } }), '|2|3');
+    assert.equal(gate({ qualificationRequired: false, rateLimit: null }), '');
   });
 
   it('columns and back give the same settings; sameness sees every part', () => {
