@@ -3,6 +3,7 @@
 // same handler through express's router (PURCHASE_FAST_PATH=false), the "before".
 import { randomBytes } from 'node:crypto';
 import { Engine } from '../src/engine.js';
+import { cpuSeconds } from './cpu.js';
 import { loadConfig } from '../src/shared/config.js';
 import { ownRedis } from '../test/support/redis-server.js';
 import { fmt, load, startServer, tokens, type LoadResult, type Server } from './lib.js';
@@ -84,7 +85,14 @@ export async function purchaseBench(
     loadConfig({ ...process.env, REDIS_URL: redis.url, LOG_LEVEL: 'warn' }),
     'bench-purchase',
   );
-  const running: { v: PurchaseVariant; server: Server; next: () => Req; runs: LoadResult[] }[] = [];
+  const running: {
+    v: PurchaseVariant;
+    server: Server;
+    next: () => Req;
+    runs: LoadResult[];
+    /** CPU seconds of the API process and of Redis while this variant took the load. */
+    cpu: { api: number; redis: number };
+  }[] = [];
   try {
     for (const v of VARIANTS) {
       const sku = `bench-${randomBytes(4).toString('hex')}`;
@@ -145,7 +153,7 @@ export async function purchaseBench(
           body: '{"quantity":1}',
         };
       };
-      running.push({ v, server, next, runs: [] });
+      running.push({ v, server, next, runs: [], cpu: { api: 0, redis: 0 } });
     }
     const run = (r: (typeof running)[number], durationS: number) =>
       load({
@@ -157,19 +165,36 @@ export async function purchaseBench(
       });
     // Warm-up: JIT, connection pools, the token cache.
     for (const r of running) await run(r, 2);
+    // Server-side CPU of each slice: what a purchase costs the API and Redis, whatever the
+    // load generator (on the same cores) spends on building and reading requests.
+    const cpuNow = (r: (typeof running)[number]) => ({
+      api: cpuSeconds(r.server.child.pid!) ?? NaN,
+      redis: cpuSeconds(redis.pid()!) ?? NaN,
+    });
     for (let i = 0; i < slices; i++)
-      for (const r of running) r.runs.push(await run(r, opts.durationS / slices));
+      for (const r of running) {
+        const before = cpuNow(r);
+        r.runs.push(await run(r, opts.durationS / slices));
+        const after = cpuNow(r);
+        r.cpu.api += after.api - before.api;
+        r.cpu.redis += after.redis - before.redis;
+      }
   } finally {
     for (const r of running) await r.server.stop();
     await own.stop();
     await redis.close();
   }
-  return running.map(({ v, runs }) => {
+  return running.map(({ v, runs, cpu }) => {
     const result = combine(runs);
+    const answered = result.requests || 1;
+    const cpuUsPerRequest = {
+      api: Math.round((cpu.api * 1e6) / answered),
+      redis: Math.round((cpu.redis * 1e6) / answered),
+    };
     process.stderr.write(
-      `  ${v.name}: ${fmt(result.rps)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms ${JSON.stringify(result.statusCounts)}\n`,
+      `  ${v.name}: ${fmt(result.rps)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, server CPU µs per request ${JSON.stringify(cpuUsPerRequest)} ${JSON.stringify(result.statusCounts)}\n`,
     );
-    return { variant: v.name, result };
+    return { variant: v.name, result, cpuUsPerRequest };
   });
 }
 
@@ -196,19 +221,25 @@ function combine(runs: LoadResult[]): LoadResult {
   };
 }
 
-export function purchaseTable(results: { variant: string; result: LoadResult }[]): string {
+export function purchaseTable(
+  results: {
+    variant: string;
+    result: LoadResult;
+    cpuUsPerRequest: { api: number; redis: number };
+  }[],
+): string {
   const ceiling = results[0]!.result.rps;
   const rows = results.map(
-    ({ variant, result: r }) =>
-      `| ${variant} | ${fmt(r.rps)} | ${fmt(r.rps / ceiling, 2)} | ${r.p50} | ${r.p99} | ${r.p999} | ${Object.entries(
+    ({ variant, result: r, cpuUsPerRequest: c }) =>
+      `| ${variant} | ${fmt(r.rps)} | ${fmt(r.rps / ceiling, 2)} | ${r.p50} | ${r.p99} | ${r.p999} | ${c.api} + ${c.redis} | ${Object.entries(
         r.statusCounts,
       )
         .map(([k, v]) => `${k}: ${v}`)
         .join(', ')} |`,
   );
   return [
-    '| server | req/s | ratio to ceiling | p50 ms | p99 ms | p99.9 ms | statuses |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
+    '| server | req/s | ratio to ceiling | p50 ms | p99 ms | p99.9 ms | CPU µs per request, server + Redis | statuses |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
   ].join('\n');
 }

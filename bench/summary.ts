@@ -52,6 +52,22 @@ const FIGURES: {
       ),
   },
   {
+    key: 'admissionCpuOnToOff',
+    label: 'server CPU per purchase (API + Redis), admission control on / off',
+    digits: 2,
+    read: (r) => {
+      const p = r.purchase as
+        { variant: string; cpuUsPerRequest?: { api: number; redis: number } }[] | undefined;
+      const cpu = (name: string) => {
+        const c = p?.find((v) => v.variant === name)?.cpuUsPerRequest;
+        return c ? c.api + c.redis : undefined;
+      };
+      const on = cpu('engine API, admission control on');
+      const off = cpu('engine API');
+      return on && off ? on / off : undefined;
+    },
+  },
+  {
     key: 'hotSkuToCeiling',
     label: 'hot SKU with the pipeline running / ceiling',
     digits: 2,

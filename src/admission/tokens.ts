@@ -56,32 +56,39 @@ export class PassTokens {
       .sign(this.qualificationKey);
   }
 
-  /** Whether `token` admits `buyer` to buy `sku` now. Never throws. */
-  admits(token: string | undefined, buyer: string, sku: string): Promise<boolean> {
+  /**
+   * Whether `token` admits `buyer` to buy `sku` now. Never throws. A pass verified before
+   * is answered at once (no promise): the purchase route checks two on every request.
+   */
+  admits(token: string | undefined, buyer: string, sku: string): boolean | Promise<boolean> {
     return this.check(token, buyer, sku, ADMISSION_AUDIENCE, this.admissionKey);
   }
 
-  /** Whether `token` qualifies `buyer` for `sku` now. Never throws. */
-  qualifies(token: string | undefined, buyer: string, sku: string): Promise<boolean> {
+  /** Whether `token` qualifies `buyer` for `sku` now. Never throws; at once when cached. */
+  qualifies(token: string | undefined, buyer: string, sku: string): boolean | Promise<boolean> {
     return this.check(token, buyer, sku, QUALIFICATION_AUDIENCE, this.qualificationKey);
   }
 
-  private async check(
+  private check(
     token: string | undefined,
     buyer: string,
     sku: string,
     audience: string,
     key: Uint8Array,
-  ): Promise<boolean> {
+  ): boolean | Promise<boolean> {
     if (!token || token.length > 4096) return false;
     const cacheKey = `${audience} ${token}`;
-    let pass = this.verified.get(cacheKey);
-    if (!pass) {
-      pass = await verify(token, audience, key);
+    const cached = this.verified.get(cacheKey);
+    if (cached) return this.holds(cached, cacheKey, buyer, sku);
+    return verify(token, audience, key).then((pass) => {
       if (!pass) return false;
       if (this.verified.size >= this.cacheSize) this.verified.clear();
       this.verified.set(cacheKey, pass);
-    }
+      return this.holds(pass, cacheKey, buyer, sku);
+    });
+  }
+
+  private holds(pass: Pass, cacheKey: string, buyer: string, sku: string): boolean {
     if (pass.expiresAtMs <= Date.now()) {
       this.verified.delete(cacheKey);
       return false;

@@ -63,20 +63,22 @@ const SKU_REFUSALS = new Set<string>([
  * valid Qualification-Token, both for this buyer and SKU. Nothing to do without headers;
  * whether the SKU needs them is the purchase script's decision.
  */
-async function verifiedPasses(
+function verifiedPasses(
   req: IncomingMessage,
   tokens: PassTokens,
   userId: string,
   skuId: string,
-): Promise<string> {
+): string | Promise<string> {
   const admission = req.headers['admission-token'];
   const qualification = req.headers['qualification-token'];
   if (admission === undefined && qualification === undefined) return '';
-  const [admitted, qualified] = await Promise.all([
-    typeof admission === 'string' ? tokens.admits(admission, userId, skuId) : false,
-    typeof qualification === 'string' ? tokens.qualifies(qualification, userId, skuId) : false,
-  ]);
-  return (admitted ? 'a' : '') + (qualified ? 'q' : '');
+  const admitted = typeof admission === 'string' && tokens.admits(admission, userId, skuId);
+  const qualified =
+    typeof qualification === 'string' && tokens.qualifies(qualification, userId, skuId);
+  // Passes seen before answer at once; only a new one waits for its signature check.
+  if (typeof admitted === 'boolean' && typeof qualified === 'boolean')
+    return (admitted ? 'a' : '') + (qualified ? 'q' : '');
+  return Promise.all([admitted, qualified]).then(([a, q]) => (a ? 'a' : '') + (q ? 'q' : ''));
 }
 
 export function purchaseHandler({
@@ -99,8 +101,9 @@ export function purchaseHandler({
       const skuId = skuParam(rawSku);
       const key = idempotencyKey(req.headers['idempotency-key']);
       const { quantity } = parse(purchaseBody, await readJson(req, bodyLimitBytes));
+      const passes = verifiedPasses(req, tokens, userId, skuId);
       const context = {
-        passes: await verifiedPasses(req, tokens, userId, skuId),
+        passes: typeof passes === 'string' ? passes : await passes,
         ...(limitByClient ? { clientAddress: clientAddress(req, trustedProxyHops) } : {}),
       };
       skuLabel = skuId;

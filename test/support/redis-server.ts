@@ -45,6 +45,8 @@ export interface OwnRedis {
   /** SIGSTOP / SIGCONT: a Redis that hangs without closing its connections. */
   freeze(): void;
   thaw(): void;
+  /** The running redis-server's process id (for its CPU time). */
+  pid(): number | undefined;
 }
 
 /** Starts `redis-server --port <free> --dir <tmp> --save '' <args>`. */
@@ -96,6 +98,7 @@ export async function startOwnRedis(args: string[]): Promise<OwnRedis> {
     dir,
     freeze: () => process.kill(-child!.pid!, 'SIGSTOP'),
     thaw: () => process.kill(-child!.pid!, 'SIGCONT'),
+    pid: () => child?.pid,
     kill,
     start: launch,
     close: async () => {
