@@ -38,8 +38,13 @@ try {
   );
   say(`  API at ${api.url}`);
 
+  step(`Signing ${fmt(USERS)} buyer tokens`);
+  const users = Array.from({ length: USERS }, (_, i) => `buyer${i}`);
+  const jwts = await tokens(cfg.JWT_SECRET, users);
+
   const sku = `demo-${randomBytes(3).toString('hex')}`;
-  // Time for every buyer to join before the opening (about 2,000 joins a second here).
+  // Time for every buyer to join before the opening (about 2,000 joins a second here);
+  // DEMO_OPENS_IN_S=0 opens the sale as the buyers arrive: the opening second's storm.
   const opensAt = Date.now() + Number(process.env.DEMO_OPENS_IN_S ?? 10 + USERS / 2000) * 1000;
   step(
     `Creating ${sku}: ${fmt(STOCK)} units, limit ${LIMIT} per user` +
@@ -68,10 +73,6 @@ try {
   });
   if (created.status !== 201)
     throw new Error(`create SKU: ${created.status} ${await created.text()}`);
-
-  step(`Signing ${fmt(USERS)} buyer tokens`);
-  const users = Array.from({ length: USERS }, (_, i) => `buyer${i}`);
-  const jwts = await tokens(cfg.JWT_SECRET, users);
 
   type Sent = { user: number; key: string; quantity: number; retry: boolean };
   const sentKeys: Sent[] = [];
@@ -300,7 +301,17 @@ try {
     say(
       `Waits:        join -> admission p50 ${s(percentile(q.waitsFromJoin, 50))}, p99 ${s(percentile(q.waitsFromJoin, 99))}; opening -> admission p50 ${s(percentile(q.waitsFromOpening, 50))}, p99 ${s(percentile(q.waitsFromOpening, 99))}`,
     );
-    say(`Sale:         ${fmt(q.durationS, 1)} s from the last join to the last buyer's end`);
+    const ms = (xs: number[]) =>
+      `p50 ${fmt(percentile(xs, 50))} ms, p99 ${fmt(percentile(xs, 99))} ms`;
+    say(
+      `Latency:      join ${ms(q.latencies.join)}; poll ${ms(q.latencies.poll)}; purchase ${ms(q.latencies.purchase)}`,
+    );
+    const o = q.openingSecond;
+    const admittedInIt = q.admissionInstants.filter((t) => t >= opensAt && t < opensAt + 1000);
+    say(
+      `Opening second: ${fmt(o.latencies.length)} requests sent (${fmt(o.sent.join)} joins, ${fmt(o.sent.poll)} polls, ${fmt(o.sent.purchase)} purchases), ${ms(o.latencies)}, ${fmt(o.errors5xx)} answered 5xx; ${fmt(admittedInIt.length)} admitted in it`,
+    );
+    say(`Sale:         ${fmt(q.durationS, 1)} s from the first join to the last buyer's end`);
   }
   say(
     `Units sold:   ${fmt(soldUnits)} (in ${fmt(live.length)} live orders; ${fmt(orders.length - live.length)} cancelled or expired)`,

@@ -39,7 +39,13 @@ export interface QueuedSaleResult {
   replayMismatch: string[];
   cancelled: number;
   durationS: number;
+  /** Client-side latency (ms) of every request, by kind. */
+  latencies: Record<RequestKind, number[]>;
+  /** The requests sent in the sale's first second, by kind, with their latencies. */
+  openingSecond: { sent: Record<RequestKind, number>; latencies: number[]; errors5xx: number };
 }
+
+export type RequestKind = 'join' | 'poll' | 'purchase' | 'cancel';
 
 interface Ticket {
   ticket: string;
@@ -86,49 +92,73 @@ export async function queuedSale(o: QueuedSaleOptions): Promise<QueuedSaleResult
     replayMismatch: [],
     cancelled: 0,
     durationS: 0,
+    latencies: { join: [], poll: [], purchase: [], cancel: [] },
+    openingSecond: {
+      sent: { join: 0, poll: 0, purchase: 0, cancel: 0 },
+      latencies: [],
+      errors5xx: 0,
+    },
   };
   const count = (label: string) => r.outcomes.set(label, (r.outcomes.get(label) ?? 0) + 1);
   const request = async <T>(method: string, path: string, user: number, headers = {}) =>
     limit(async () => {
+      const kind: RequestKind =
+        method === 'GET'
+          ? 'poll'
+          : path.endsWith('/queue')
+            ? 'join'
+            : path.endsWith('/cancel')
+              ? 'cancel'
+              : 'purchase';
+      const sentAt = Date.now();
       const res = await fetch(`${o.url}${path}`, {
         method,
         headers: { authorization: `Bearer ${o.jwts[user]}`, ...headers },
-        ...(method === 'POST' && path.endsWith('/purchases')
+        ...(kind === 'purchase'
           ? { body: JSON.stringify({ quantity: 1 + (user % 3 === 0 ? 1 : 0) }) }
           : {}),
       });
-      return { status: res.status, body: (await res.json()) as T };
+      const body = (await res.json()) as T;
+      const ms = Date.now() - sentAt;
+      r.latencies[kind].push(ms);
+      if (sentAt >= o.opensAt && sentAt < o.opensAt + 1000) {
+        r.openingSecond.sent[kind] += 1;
+        r.openingSecond.latencies.push(ms);
+        if (res.status >= 500) r.openingSecond.errors5xx += 1;
+      }
+      return { status: res.status, body };
     });
 
-  // Everyone joins (before the opening if the machine keeps up).
-  const joinStarted = Date.now();
-  const tickets = await Promise.all(
-    o.jwts.map(async (_, user) => {
-      for (;;) {
-        const at = Date.now();
-        const j = await request<Ticket>('POST', `/v1/skus/${o.sku}/queue`, user);
-        if (j.status === 202) {
-          r.joined += 1;
-          if (at < o.opensAt) r.joinedBeforeOpening += 1;
-          return { ...j.body, joinedAt: at };
-        }
-        if (j.status !== 429 && j.status !== 503) throw new Error(`join: ${j.status}`);
-        await sleep(1000);
-      }
-    }),
-  );
-  r.joinSeconds = (Date.now() - joinStarted) / 1000;
-  o.log(
-    `${r.joined} joined in ${r.joinSeconds.toFixed(1)} s; the sale opens in ${Math.max(0, (o.opensAt - Date.now()) / 1000).toFixed(1)} s`,
-  );
-
+  // Every buyer joins, then polls on its own: joins before the opening when the machine
+  // keeps up; with the opening at the start, the first seconds are the join storm and the
+  // first polls together.
   const started = Date.now();
+  const join = async (user: number) => {
+    for (;;) {
+      const at = Date.now();
+      const j = await request<Ticket>('POST', `/v1/skus/${o.sku}/queue`, user);
+      if (j.status === 202) {
+        r.joined += 1;
+        if (at < o.opensAt) r.joinedBeforeOpening += 1;
+        if (r.joined === o.jwts.length) {
+          r.joinSeconds = (Date.now() - started) / 1000;
+          o.log(
+            `${r.joined} joined in ${r.joinSeconds.toFixed(1)} s; the sale opens in ${Math.max(0, (o.opensAt - Date.now()) / 1000).toFixed(1)} s`,
+          );
+        }
+        return { ...j.body, joinedAt: at };
+      }
+      if (j.status !== 429 && j.status !== 503) throw new Error(`join: ${j.status}`);
+      await sleep(1000);
+    }
+  };
+
   let admittedSeen = 0;
   const progress = setInterval(
     () => o.log(`… ${admittedSeen} buyers admitted so far, ${r.closed} told the queue closed`),
     2000,
   );
-  const buyer = async (user: number, t: (typeof tickets)[number]) => {
+  const buyer = async (user: number, t: Ticket & { joinedAt: number }) => {
     let next = t.estimatedWaitSeconds;
     let pass: string | undefined;
     for (;;) {
@@ -198,7 +228,7 @@ export async function queuedSale(o: QueuedSaleOptions): Promise<QueuedSaleResult
       if (c.status === 200) r.cancelled += 1;
     }
   };
-  await Promise.all(tickets.map((t, user) => buyer(user, t)));
+  await Promise.all(o.jwts.map(async (_, user) => buyer(user, await join(user))));
   clearInterval(progress);
   r.durationS = (Date.now() - started) / 1000;
   r.admissionInstants.sort((a, b) => a - b);
