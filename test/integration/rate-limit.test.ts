@@ -111,6 +111,37 @@ describe('per-buyer rate limit', () => {
     );
   });
 
+  it('counts a purchase once when the rebuild restored its key to an earlier order', async () => {
+    // The -16 path: the first script call counts the request, finds the key's claim
+    // restored to the order the key made before Redis lost its data, and the caller calls
+    // again to replay that order. The second call must not count the request again: with
+    // a burst of one it would answer 429 for a purchase the buyer made.
+    const sku = uid('restored');
+    await createSku(api, { sku, stock: 10, perUserLimit: 10 });
+    const buyer = uid('restorer');
+    const jwt = await token(buyer);
+    const first = await buyOnce(api, sku, jwt, uid('k'));
+    assert.equal(first.status, 201);
+    const e = api.engine;
+    await e.inventory.setAdmission(sku, {
+      waitingRoom: null,
+      qualificationRequired: false,
+      rateLimit: { buyerPerSecond: 0.01, buyerBurst: 1 },
+    });
+    await e.redis.del(e.keys.rateLimit(sku, 'b', buyer));
+    const key = uid('k');
+    const k = e.keys.forSku(sku);
+    await e.redis.hset(k.restoredClaims, e.keys.idempotencyClaim(buyer, key), first.body.orderId);
+    await e.redis.hset(k.sku, 'claimsRestoredUntil', String(Date.now() + 60_000));
+
+    const again = await buyOnce(api, sku, jwt, key);
+    assert.equal(again.status, 201, JSON.stringify(again.body));
+    assert.equal(again.body.orderId, first.body.orderId);
+    assert.equal(again.replayed, true);
+    // The one token the burst holds went to that request: the next is limited.
+    assert.equal((await buy(api, sku, jwt, uid('k'))).status, 429);
+  });
+
   it('counts limited attempts in the metrics, per SKU', async () => {
     const text = await (await fetch(`${api.url}/metrics`)).text();
     assert.match(
