@@ -18,13 +18,7 @@ import {
   until,
   type RunningApi,
 } from '../helpers.js';
-
-interface Ticket {
-  ticket: string;
-  status: 'waiting' | 'admitted' | 'closed' | 'expired';
-  admissionToken?: string;
-  error?: { code: string };
-}
+import { join, poll } from '../support/waiting-room.js';
 
 const cfg = testConfig();
 const passes = new PassTokens(cfg.ADMISSION_SECRET, cfg.QUALIFICATION_SECRET);
@@ -44,24 +38,6 @@ async function purchase(
   return { status, body: body as { orderId?: string; error?: { code: string } } };
 }
 
-async function join(api: RunningApi, sku: string, jwt: string, qualification?: string) {
-  const res = await fetch(`${api.url}/v1/skus/${sku}/queue`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${jwt}`,
-      ...(qualification ? { 'qualification-token': qualification } : {}),
-    },
-  });
-  return { status: res.status, body: (await res.json()) as Ticket };
-}
-
-async function poll(api: RunningApi, sku: string, jwt: string, ticket: string) {
-  const res = await fetch(`${api.url}/v1/skus/${sku}/queue/${ticket}`, {
-    headers: { authorization: `Bearer ${jwt}` },
-  });
-  return (await res.json()) as Ticket;
-}
-
 /** Joins and polls until admitted; answers the Admission-Token. */
 async function admitted(api: RunningApi, sku: string, jwt: string, qualification?: string) {
   const j = await join(api, sku, jwt, qualification);
@@ -69,7 +45,7 @@ async function admitted(api: RunningApi, sku: string, jwt: string, qualification
   return until(
     'admitted',
     async () => {
-      const v = await poll(api, sku, jwt, j.body.ticket);
+      const v = (await poll(api, sku, jwt, j.body.ticket)).body;
       return v.status === 'admitted' ? v.admissionToken : undefined;
     },
     15_000,
@@ -224,7 +200,7 @@ describe('purchases through the waiting room', () => {
       people.map(async (p, i) => {
         const ticket = tickets[i]!.ticket;
         for (;;) {
-          const v = await poll(api, sku, p.jwt, ticket);
+          const v = (await poll(api, sku, p.jwt, ticket)).body;
           if (v.status === 'closed') return 'closed';
           if (v.status === 'admitted') {
             const without = await purchase(api, sku, p.jwt, uid('k'));

@@ -19,48 +19,7 @@ import {
   type RunningApi,
 } from '../helpers.js';
 import { ownRedis, type OwnRedis } from '../support/redis-server.js';
-
-interface Ticket {
-  ticket: string;
-  status: 'waiting' | 'admitted' | 'closed' | 'expired';
-  position: number | null;
-  estimatedWaitSeconds: number | null;
-  admissionToken?: string;
-  admittedUntil?: string;
-}
-type Answer<T> = { status: number; body: T & { error?: { code: string } }; headers: Headers };
-
-async function call<T>(
-  api: RunningApi,
-  method: string,
-  path: string,
-  headers: Record<string, string>,
-  body?: unknown,
-): Promise<Answer<T>> {
-  const res = await fetch(`${api.url}${path}`, {
-    method,
-    headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return {
-    status: res.status,
-    body: (await res.json()) as Answer<T>['body'],
-    headers: res.headers,
-  };
-}
-
-const bearer = (jwt: string) => ({ authorization: `Bearer ${jwt}` });
-
-function join(api: RunningApi, sku: string, jwt: string, qualification?: string) {
-  return call<Ticket>(api, 'POST', `/v1/skus/${sku}/queue`, {
-    ...bearer(jwt),
-    ...(qualification ? { 'qualification-token': qualification } : {}),
-  });
-}
-
-function poll(api: RunningApi, sku: string, jwt: string, ticket: string) {
-  return call<Ticket>(api, 'GET', `/v1/skus/${sku}/queue/${ticket}`, bearer(jwt));
-}
+import { bearer, call, join, poll } from '../support/waiting-room.js';
 
 function setAdmission(api: RunningApi, sku: string, settings: unknown) {
   return call<Record<string, unknown>>(
