@@ -31,10 +31,31 @@ local function wrongType(reply)
   return type(reply) == 'table' and reply['err'] ~= nil
 end
 
+-- The order id a claim's value binds to this SKU and quantity, or nil when it binds
+-- another body. The layout of claimValue and parseClaim in src/shared/keys.ts:
+-- sku|quantity|orderId.
+local function claimedOrderOf(claim)
+  local claimedSku, claimedQuantity, claimedOrder = string.match(claim, '^([^|]+)|([^|]+)|(.+)$')
+  if claimedSku ~= skuId or tonumber(claimedQuantity) ~= quantity
+      or not string.match(claimedOrder, '^[0-9a-f-]+$') or #claimedOrder ~= 36 then
+    return nil
+  end
+  return claimedOrder
+end
+
 -- Checks: nothing of the SKU's is written until every one has passed.
 local sku = redis.call('HMGET', skuKey, 'available', 'limit', 'startsAt', 'endsAt', 'ttl', 'paused',
   'claimsRestoredUntil', 'seq', 'supplied', 'gate')
 if not sku[1] then
+  -- A key bound to another body is refused first, whether or not the SKU exists, as on
+  -- the two-call path (its caller claims before this script). Only read: nothing is
+  -- claimed for a SKU whose state is missing.
+  if claimKey then
+    local claim = redis.pcall('GET', claimKey)
+    if type(claim) == 'string' and not claimedOrderOf(claim) then
+      return {-5}
+    end
+  end
   return {-1}
 end
 local now, nowText, nowUs = nowMsAndString()
@@ -67,10 +88,8 @@ if claimKey then
     return {-13, claimKey}
   end
   if claim then
-    -- The layout of claimValue and parseClaim in src/shared/keys.ts: sku|quantity|orderId.
-    local claimedSku, claimedQuantity, claimedOrder = string.match(claim, '^([^|]+)|([^|]+)|(.+)$')
-    if claimedSku ~= skuId or tonumber(claimedQuantity) ~= quantity
-        or not string.match(claimedOrder, '^[0-9a-f-]+$') or #claimedOrder ~= 36 then
+    local claimedOrder = claimedOrderOf(claim)
+    if not claimedOrder then
       return {-5}
     end
     -- The same SKU, so the same partition: only the id at the end of the key differs.

@@ -86,6 +86,28 @@ for (const path of ['one round trip', 'two round trips'] as const)
       assert.equal((await redisState(api.engine, sku)).available, 9);
     });
 
+    it('answers a key bound to another SKU with 422 even for a SKU that does not exist', async () => {
+      // Found by the soak (seed 20261124): the key's binding is answered before the SKU's
+      // existence on the two-call path (its caller claims first), so on one call too.
+      const sku = uid('bound');
+      await create(sku, 10, 5);
+      await api.engine.inventory.purchase(user('bound'), sku, 1, 'k1');
+      const unknown = uid('nosuch');
+      for (const quantity of [1, 2])
+        assert.equal(
+          await code(api.engine.inventory.purchase(user('bound'), unknown, quantity, 'k1')),
+          'IDEMPOTENCY_KEY_REUSED',
+          `quantity ${quantity}`,
+        );
+      assert.equal(
+        await code(api.engine.inventory.purchase(user('bound'), unknown, 1, 'k2')),
+        'SKU_NOT_FOUND',
+      );
+      // The refusals wrote nothing: the key still binds the first purchase.
+      const replay = await api.engine.inventory.purchase(user('bound'), sku, 1, 'k1');
+      assert.equal(replay.replayed, true);
+    });
+
     it('a corrupt held count refuses before any write', async () => {
       const sku = uid('corrupt');
       await create(sku, 10, 5);
