@@ -68,7 +68,7 @@ describe('flashsale-admin', { timeout: 180_000 }, () => {
 
   it('creates, shows, restocks, pauses and resumes a SKU', async () => {
     const sku = uid('cli');
-    const created = await admin(
+    const create = [
       'sku',
       'create',
       sku,
@@ -78,7 +78,8 @@ describe('flashsale-admin', { timeout: 180_000 }, () => {
       '10',
       '--limit',
       '3',
-    );
+    ];
+    const created = await admin(...create);
     assert.equal(created.code, 0, created.stderr);
     assert.equal(created.stderr, '');
     assert.deepEqual(created.stdout.split('\n'), [
@@ -97,18 +98,7 @@ describe('flashsale-admin', { timeout: 180_000 }, () => {
       startsAt: null,
       endsAt: null,
     });
-    const again = await admin(
-      'sku',
-      'create',
-      sku,
-      '--name',
-      'Red sneakers',
-      '--stock',
-      '10',
-      '--limit',
-      '3',
-      '--json',
-    );
+    const again = await admin(...create, '--json');
     assert.equal(again.code, 0, again.stderr);
     assert.equal(JSON.parse(again.stdout).stock, 10, 'the same definition again: the API answer');
     const other = await admin('sku', 'create', sku, '--name', 'Red sneakers', '--stock', '11');
