@@ -30,6 +30,7 @@ local maxAdmits = tonumber(ARGV[1])
 local rememberLapsedMs = tonumber(ARGV[2])
 
 --- @include "gate"
+--- @include "nowMs"
 --- @include "queueTicket"
 
 local sku = redis.call('HMGET', skuKey, 'available', 'gate', 'startsAt', 'endsAt', 'admitRate',
@@ -37,7 +38,7 @@ local sku = redis.call('HMGET', skuKey, 'available', 'gate', 'startsAt', 'endsAt
 if not sku[1] then
   return {-1}
 end
-local now = queueClock()
+local now = nowMsAndUs()
 
 -- Lapsed admissions past their memory: a bounded number per pass.
 local forgotten = 0

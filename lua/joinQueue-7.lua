@@ -42,6 +42,7 @@ local newTicket = ARGV[2]
 
 --- @include "gcra"
 --- @include "gate"
+--- @include "nowMs"
 --- @include "queueTicket"
 --- @include "queueEntry"
 

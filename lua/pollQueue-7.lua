@@ -29,6 +29,7 @@ local ticket = ARGV[2]
 
 --- @include "gcra"
 --- @include "gate"
+--- @include "nowMs"
 --- @include "queueTicket"
 --- @include "queueEntry"
 

@@ -1,7 +1,7 @@
 --[[
   The start of a buyer's join or poll (joinQueue-7.lua, pollQueue-7.lua): the SKU's state
   and gate, the clock, and the buyer's rate limit (the SKU's own buyer limit, when its gate
-  has one, replaces the deployment's). Needs the gcra, gate and queueTicket includes.
+  has one, replaces the deployment's). Needs the gcra, gate, nowMs and queueTicket includes.
 
   queueEntry(skuKey, rateKey, deploymentRate, deploymentBurst)
     -> entry, nil    entry = {available, startsAt, endsAt, admitRate (or false),
@@ -14,7 +14,7 @@ local function queueEntry(skuKey, rateKey, deploymentRate, deploymentBurst)
   if not sku[1] then
     return nil, {-1}
   end
-  local now, nowUs = queueClock()
+  local now, nowUs = nowMsAndUs()
   local needsAdmission, needsQualification, rate, burst = gateOf(sku[2])
   if needsAdmission == nil then
     return nil, {-13, skuKey}

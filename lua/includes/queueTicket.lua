@@ -1,8 +1,6 @@
 --[[
   Waiting-room helpers shared by joinQueue-7.lua, pollQueue-7.lua and admit-6.lua.
 
-  queueClock() -> nowMs, nowUs: the Redis server's clock (one clock for every instance), in
-    ms and in µs (the µs place a ticket in arrival order: two joins do not share one).
   queueStatus(waitingKey, admittedKey, ticket, now, available, endsAt)
     -> status, position (or false), admittedUntil (or false):
     admitted  its admission lasts past now (position 0), until the sale ends
@@ -13,12 +11,6 @@
   queueDeadline(now, endsAt, idleMs, afterEndMs): until when a queue's data is kept: a
     while after the sale's end, or after the last activity when the sale has no end.
 ]]
-local function queueClock()
-  local t = redis.call('TIME')
-  local us = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  return math.floor(us / 1000), us
-end
-
 local function queueStatus(waitingKey, admittedKey, ticket, now, available, endsAt)
   local ended = endsAt > 0 and now >= endsAt
   local admittedUntil = redis.call('ZSCORE', admittedKey, ticket)
