@@ -20,7 +20,7 @@ export interface World {
   reader: Engine;
   adminToken: string;
   /** Kafka can be stopped (the run manages its broker). */
-  kafka?: { stop(): Promise<void>; start(): Promise<void> };
+  kafka?: { stop(): Promise<void>; start(): Promise<void>; pause(paused: boolean): void };
   faults: number;
   commands: number;
   /** Names this process's runs apart from earlier ones (the stores outlive a process). */
@@ -510,11 +510,17 @@ class ForgetKey implements Cmd {
   toString = () => `forgetLastKey(u${this.user})`;
 }
 
+type Fault =
+  | 'kill-relay'
+  | 'kill-writer'
+  | 'kill-api'
+  | 'kill-redis'
+  | 'flush-redis'
+  | 'stop-kafka'
+  | 'pause-kafka';
+
 class Nemesis implements Cmd {
-  constructor(
-    readonly fault:
-      'kill-relay' | 'kill-writer' | 'kill-api' | 'kill-redis' | 'flush-redis' | 'stop-kafka',
-  ) {}
+  constructor(readonly fault: Fault) {}
   check = () => true;
   async run(m: Model, r: Real) {
     const w = r.world;
@@ -557,18 +563,24 @@ class Nemesis implements Cmd {
         await sleep(3000);
         await w.kafka.start();
         return;
+      case 'pause-kafka':
+        // A stalled broker (a long GC pause, a frozen VM): it holds its connections open
+        // and answers nothing for a few seconds, then goes on where it was.
+        if (!w.kafka) return;
+        w.kafka.pause(true);
+        await sleep(2000 + (w.faults % 4) * 1000);
+        w.kafka.pause(false);
+        return;
     }
   }
   toString = () => `nemesis(${this.fault})`;
 }
 
-/** The same commands whatever the machine: stop-kafka is a no-op where Kafka is not ours. */
+/** The same commands whatever the machine: the Kafka faults are no-ops where Kafka is not ours. */
 export function commandArbitrary() {
   const slot = fc.integer({ min: 0, max: 2 });
   const user = fc.integer({ min: 0, max: 4 });
-  const faults: (
-    'kill-relay' | 'kill-writer' | 'kill-api' | 'kill-redis' | 'flush-redis' | 'stop-kafka'
-  )[] = ['kill-relay', 'kill-writer', 'kill-api', 'kill-redis', 'flush-redis', 'stop-kafka'];
+  const crashes: Fault[] = ['kill-relay', 'kill-writer', 'kill-api', 'kill-redis', 'flush-redis'];
   return [
     fc
       .tuple(slot, fc.integer({ min: 0, max: 8 }), fc.integer({ min: 1, max: 3 }), fc.boolean())
@@ -600,8 +612,9 @@ export function commandArbitrary() {
       ),
     fc.constantFrom(600, 1800).map((ms) => new Wait(ms)),
     user.map((u) => new ForgetKey(u)),
-    fc.constantFrom(...faults).map((f) => new Nemesis(f)),
-    fc.constantFrom(...faults).map((f) => new Nemesis(f)),
+    // A broker restart costs about 20 s of the run, a stall a few: stalls come more often.
+    fc.constantFrom<Fault>(...crashes, 'stop-kafka').map((f) => new Nemesis(f)),
+    fc.constantFrom<Fault>(...crashes, 'pause-kafka', 'pause-kafka').map((f) => new Nemesis(f)),
     fc.tuple(slot, fc.integer({ min: 1, max: 6 })).map(([s, n]) => new HangRedis(s, n)),
     fc.tuple(slot, fc.integer({ min: 2, max: 8 })).map(([s, n]) => new ConcurrentBuys(s, n, true)),
   ];

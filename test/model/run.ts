@@ -7,7 +7,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { Engine } from '../../src/engine.js';
-import { managesKafka, startKafkaBroker, stopKafkaBroker } from '../../tools/services/services.js';
+import {
+  managesKafka,
+  pauseKafkaBroker,
+  startKafkaBroker,
+  stopKafkaBroker,
+} from '../../tools/services/services.js';
 import { testConfig, waitForDrain } from '../helpers.js';
 import { killAll, supervise } from '../support/processes.js';
 import { ownRedis } from '../support/redis-server.js';
@@ -86,12 +91,16 @@ async function startWorld(): Promise<World> {
       start: async () => {
         await startKafkaBroker(cfg.KAFKA_BROKERS, () => undefined);
       },
+      pause: (paused) => {
+        pauseKafkaBroker(paused);
+      },
     };
   await Promise.all(world.apis.map((a) => a.proc.url));
   return world;
 }
 
 async function stopWorld(w: World): Promise<void> {
+  w.kafka?.pause(false);
   await Promise.all(
     [...w.apis, w.relay, w.writer, w.sweeper].map((p) => p.stop().catch(() => undefined)),
   );

@@ -434,6 +434,14 @@ export async function stopKafkaBroker(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM')
   return true;
 }
 
+/** Freezes (SIGSTOP) or thaws (SIGCONT) the broker this project started: a stall, not a crash. */
+export function pauseKafkaBroker(paused: boolean): boolean {
+  const pid = readPid(kafkaPidFile());
+  if (!pid || !pidAlive(pid)) return false;
+  process.kill(pid, paused ? 'SIGSTOP' : 'SIGCONT');
+  return true;
+}
+
 export function managesKafka(): boolean {
   const pid = readPid(kafkaPidFile());
   return pid !== undefined && pidAlive(pid);
