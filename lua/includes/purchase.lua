@@ -1,6 +1,6 @@
 --[[
   The purchase, shared by purchase-8.lua and claimAndPurchase-9.lua (see their headers for
-  input and output): KEYS[1..8] and ARGV[1..12] are the same in both. Expects the locals
+  input and output): KEYS[1..8] and ARGV[1..9] are the same in both. Expects the locals
   claimKey, claimTtl and claimValue (all nil when the caller has made the claim itself).
 ]]
 local skuKey = KEYS[1]
@@ -16,8 +16,8 @@ local quantity = tonumber(ARGV[3])
 local orderId = ARGV[4]
 local idemKey = ARGV[5]
 local claimName = ARGV[6]
-local passes = ARGV[11]
-local traceparent = ARGV[12]
+local passes = ARGV[8]
+local traceparent = ARGV[9]
 
 --- @include "nowMs"
 --- @include "gcra"
@@ -58,7 +58,7 @@ if not sku[1] then
   end
   return {-1}
 end
-local now, nowText, nowUs = nowMsAndString()
+local now, nowText, nowUsText = nowMsAndString()
 local needsAdmission, needsQualification, skuBuyerRate, skuBuyerBurst = gateOf(sku[10])
 if needsAdmission == nil then
   return {-13, skuKey}
@@ -66,17 +66,28 @@ end
 
 -- Rate limits, before anything is written: over either, the answer is the wait and the
 -- only trace is none (a limited request records nothing). The SKU's own buyer limit, when
--- it has one, replaces the deployment's.
--- A buyer rate of -1 says the caller's first call for this request counted it already.
-local counted = ARGV[7] == '-1'
-local buyerWait, takeBuyer = gcraPeek(KEYS[7], nowUs, counted and 0 or tonumber(skuBuyerRate or ARGV[7]),
-  tonumber(skuBuyerBurst or ARGV[8]))
-local clientWait, takeClient = gcraPeek(KEYS[8], nowUs, counted and 0 or tonumber(ARGV[9]), tonumber(ARGV[10]))
-if buyerWait > 0 or clientWait > 0 then
-  return {-19, math.max(buyerWait, clientWait)}
+-- it has one, replaces the deployment's. ARGV[7] is '-' when the caller's first call for
+-- this request counted it already (no limit applies), else the deployment's limits.
+local limits = ARGV[7]
+if limits ~= '-' and (limits ~= '' or skuBuyerRate) then
+  local buyerRate, buyerBurst, clientRate, clientBurst = 0, 0, 0, 0
+  if limits ~= '' then
+    buyerRate, buyerBurst, clientRate, clientBurst = string.match(limits, '^([^|]+)|([^|]+)|([^|]+)|([^|]+)$')
+    buyerRate, buyerBurst = tonumber(buyerRate), tonumber(buyerBurst)
+    clientRate, clientBurst = tonumber(clientRate), tonumber(clientBurst)
+  end
+  if skuBuyerRate then
+    buyerRate, buyerBurst = tonumber(skuBuyerRate), tonumber(skuBuyerBurst)
+  end
+  local nowUs = tonumber(nowUsText)
+  local buyerWait, takeBuyer = gcraPeek(KEYS[7], nowUs, buyerRate, buyerBurst)
+  local clientWait, takeClient = gcraPeek(KEYS[8], nowUs, clientRate, clientBurst)
+  if buyerWait > 0 or clientWait > 0 then
+    return {-19, math.max(buyerWait, clientWait)}
+  end
+  takeBuyer()
+  takeClient()
 end
-takeBuyer()
-takeClient()
 
 -- The Idempotency-Key claim, when this call makes it (claimAndPurchase-9.lua): the key binds
 -- to this SKU, quantity and order id, or to those of its first use, whose order id this

@@ -141,10 +141,7 @@ export class Purchases extends InventoryPart {
       orderId,
       r.idempotencyKey,
       r.claimKey,
-      r.limitsTaken ? -1 : o.buyerRatePerSecond,
-      o.buyerBurst,
-      clientLimited ? o.clientRatePerSecond : 0,
-      o.clientBurst,
+      r.limitsTaken ? '-' : this.limits(clientLimited),
       r.passes,
       r.traceparent ?? '',
     ];
@@ -157,6 +154,14 @@ export class Purchases extends InventoryPart {
       o.idempotencyTtlSeconds,
       claim,
     );
+  }
+
+  /** The deployment's limits as the script takes them: '' when none is on. */
+  private limits(clientLimited: boolean): string {
+    const o = this.opts;
+    const clientRate = clientLimited ? o.clientRatePerSecond : 0;
+    if (o.buyerRatePerSecond <= 0 && clientRate <= 0) return '';
+    return `${o.buyerRatePerSecond}|${o.buyerBurst}|${clientRate}|${o.clientBurst}`;
   }
 
   private matchClaim(value: string, skuId: string, quantity: number): string {
