@@ -41,6 +41,11 @@ describe('npm run soak', { timeout: 300_000 }, () => {
     const text = out.join('');
     assert.equal(code, 0, text);
     assert.match(text, /soak: seed 424242, 1 runs, \d+ commands, \d+ faults injected, 0 failures/);
+    assert.match(
+      text,
+      /^run 1: \d+ commands, \d+ faults so far, [\d.]+ min$/m,
+      'it says how far it got',
+    );
     const id = /soak run ([0-9a-f]+)/.exec(text)?.[1];
     assert.ok(id, text);
     const c = admin();

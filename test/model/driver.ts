@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import type { Engine } from '../../src/engine.js';
 import { skuInPartition, token, waitForDrain } from '../helpers.js';
+import type { OwnKafka } from '../support/kafka-broker.js';
 import type { OwnRedis } from '../support/redis-server.js';
 import type { Supervised } from '../support/processes.js';
 import { Model, SWEEP_SLACK_MS, type Expect } from './model.js';
@@ -19,8 +20,8 @@ export interface World {
   /** In-process engine without roles: reads both stores, plays Redis's clock for keys. */
   reader: Engine;
   adminToken: string;
-  /** Kafka can be stopped (the run manages its broker). */
-  kafka?: { stop(): Promise<void>; start(): Promise<void>; pause(paused: boolean): void };
+  /** The run's own broker, which the nemesis may kill or freeze (absent: no Kafka faults). */
+  kafka?: OwnKafka;
   faults: number;
   commands: number;
   /** Names this process's runs apart from earlier ones (the stores outlive a process). */
@@ -559,7 +560,7 @@ class Nemesis implements Cmd {
       }
       case 'stop-kafka':
         if (!w.kafka) return;
-        await w.kafka.stop();
+        await w.kafka.kill();
         await sleep(3000);
         await w.kafka.start();
         return;
@@ -576,7 +577,7 @@ class Nemesis implements Cmd {
   toString = () => `nemesis(${this.fault})`;
 }
 
-/** The same commands whatever the machine: the Kafka faults are no-ops where Kafka is not ours. */
+/** The same commands whatever the run: the Kafka faults are no-ops without a broker of its own. */
 export function commandArbitrary() {
   const slot = fc.integer({ min: 0, max: 2 });
   const user = fc.integer({ min: 0, max: 4 });

@@ -7,13 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { Engine } from '../../src/engine.js';
-import {
-  managesKafka,
-  pauseKafkaBroker,
-  startKafkaBroker,
-  stopKafkaBroker,
-} from '../../tools/services/services.js';
 import { testConfig, waitForDrain } from '../helpers.js';
+import { ownKafka } from '../support/kafka-broker.js';
 import { killAll, supervise } from '../support/processes.js';
 import { ownRedis } from '../support/redis-server.js';
 import { commandArbitrary, Real, type World } from './driver.js';
@@ -60,11 +55,20 @@ function timeInto(report: ModelRunReport, kind: string, since: number): void {
 
 async function startWorld(): Promise<World> {
   const redis = await ownRedis(['--appendonly', 'yes', '--appendfsync', 'always']);
+  // Kafka's faults need a broker of the run's own: stopping or freezing the shared one would
+  // break every other test, demo and soak using it. SOAK_KAFKA_NEMESIS=0 runs on the shared
+  // broker, without those faults.
+  const base = testConfig();
+  const kafka =
+    process.env.SOAK_KAFKA_NEMESIS === '0'
+      ? undefined
+      : await ownKafka(base.KAFKA_TOPIC, base.INVENTORY_PARTITIONS);
   const env = {
     REDIS_URL: redis.url,
     SOLD_OUT_CACHE_MS: '0',
     SWEEP_INTERVAL_MS: '200',
     REPAIR_ENABLED: 'true',
+    ...(kafka ? { KAFKA_BROKERS: kafka.brokers.join(',') } : {}),
   };
   const reader = new Engine(testConfig(env), 'model');
   const cfg = reader.cfg;
@@ -82,31 +86,20 @@ async function startWorld(): Promise<World> {
     faults: 0,
     commands: 0,
     tag: randomBytes(4).toString('hex'),
+    ...(kafka ? { kafka } : {}),
   };
-  if (managesKafka() && process.env.SOAK_KAFKA_NEMESIS !== '0')
-    world.kafka = {
-      stop: async () => {
-        await stopKafkaBroker('SIGKILL');
-      },
-      start: async () => {
-        await startKafkaBroker(cfg.KAFKA_BROKERS, () => undefined);
-      },
-      pause: (paused) => {
-        pauseKafkaBroker(paused);
-      },
-    };
   await Promise.all(world.apis.map((a) => a.proc.url));
   return world;
 }
 
 async function stopWorld(w: World): Promise<void> {
-  w.kafka?.pause(false);
   await Promise.all(
     [...w.apis, w.relay, w.writer, w.sweeper].map((p) => p.stop().catch(() => undefined)),
   );
   killAll();
   await w.reader.stop();
   await w.redis.close();
+  await w.kafka?.close();
 }
 
 /** After a sequence: drain, then both stores must hold exactly what the model holds. */
@@ -151,6 +144,7 @@ export async function runModel(opts: ModelRunOptions): Promise<ModelRunReport> {
   const world = await startWorld();
   const report: ModelRunReport = { seed, runs: 0, commands: 0, faults: 0, time: new Map() };
   log(`model: seed ${seed}, up to ${opts.runs} runs of up to ${opts.maxCommands} commands`);
+  const started = performance.now();
   try {
     const result = await fc.check(
       fc.asyncProperty(
@@ -184,6 +178,11 @@ export async function runModel(opts: ModelRunOptions): Promise<ModelRunReport> {
           await finalCheck(model, real);
           timeInto(report, 'end-of-run check', t0);
           report.faults += world.faults - before;
+          // A long soak says how far it has got (a failing run throws before this line).
+          log(
+            `run ${report.runs}: ${report.commands} commands, ${report.faults} faults so far, ` +
+              `${((performance.now() - started) / 60_000).toFixed(1)} min`,
+          );
         },
       ),
       {

@@ -290,20 +290,20 @@ export function ensureKafkaJars(log: Log): string {
   return jarCache;
 }
 
+/** The shared broker's folder; a drill's own broker (test/support/kafka-broker.ts) has another. */
 function kafkaDir(): string {
   return join(stateDir, 'kafka');
 }
 
-function kafkaPidFile(): string {
-  return join(kafkaDir(), 'kafka.pid');
+function kafkaPidFile(dir = kafkaDir()): string {
+  return join(dir, 'kafka.pid');
 }
 
-export function kafkaLogFile(): string {
-  return join(kafkaDir(), 'kafka.log');
+export function kafkaLogFile(dir = kafkaDir()): string {
+  return join(dir, 'kafka.log');
 }
 
-function writeKafkaConfig(port: number): string {
-  const dir = kafkaDir();
+function writeKafkaConfig(port: number, dir: string): string {
   mkdirSync(join(dir, 'data'), { recursive: true });
   const controllerPort = port + 1;
   const props = [
@@ -360,13 +360,17 @@ function readPid(file: string): number | undefined {
 }
 
 /** Starts the broker process (storage formatted once), detached, logging to a file. */
-export async function startKafkaBroker(brokers: string[], log: Log): Promise<void> {
+export async function startKafkaBroker(
+  brokers: string[],
+  log: Log,
+  dir = kafkaDir(),
+): Promise<void> {
   const first = brokers[0] ?? '127.0.0.1:9092';
   const port = Number(first.split(':')[1]);
   const jars = ensureKafkaJars(log);
-  const propsFile = writeKafkaConfig(port);
+  const propsFile = writeKafkaConfig(port, dir);
   const classpath = `${jars}/*`;
-  if (!existsSync(join(kafkaDir(), 'data', 'meta.properties'))) {
+  if (!existsSync(join(dir, 'data', 'meta.properties'))) {
     const uuid = execFileSync(
       'java',
       ['-cp', classpath, 'kafka.tools.StorageTool', 'random-uuid'],
@@ -391,7 +395,7 @@ export async function startKafkaBroker(brokers: string[], log: Log): Promise<voi
       { stdio: 'ignore' },
     );
   }
-  const out = openSync(kafkaLogFile(), 'a');
+  const out = openSync(kafkaLogFile(dir), 'a');
   const child = spawn(
     'java',
     [
@@ -399,7 +403,7 @@ export async function startKafkaBroker(brokers: string[], log: Log): Promise<voi
       '-Xmx512m',
       '-XX:+UseG1GC',
       '-Djava.awt.headless=true',
-      `-Dlog4j.configuration=file:${join(kafkaDir(), 'log4j.properties')}`,
+      `-Dlog4j.configuration=file:${join(dir, 'log4j.properties')}`,
       '-cp',
       classpath,
       'kafka.Kafka',
@@ -410,12 +414,12 @@ export async function startKafkaBroker(brokers: string[], log: Log): Promise<voi
   closeSync(out);
   child.unref();
   if (!child.pid) throw new Error('kafka: the broker process did not start');
-  writeFileSync(kafkaPidFile(), String(child.pid));
+  writeFileSync(kafkaPidFile(dir), String(child.pid));
   const pid = child.pid;
   await waitFor(
     'kafka',
     async () => {
-      if (!pidAlive(pid)) throw new Error(`kafka: the broker exited; see ${kafkaLogFile()}`);
+      if (!pidAlive(pid)) throw new Error(`kafka: the broker exited; see ${kafkaLogFile(dir)}`);
       return kafkaAnswers(brokers);
     },
     120000,
@@ -423,8 +427,11 @@ export async function startKafkaBroker(brokers: string[], log: Log): Promise<voi
 }
 
 /** Stops the broker this project started: SIGTERM (graceful) or SIGKILL (crash drill). */
-export async function stopKafkaBroker(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<boolean> {
-  const pid = readPid(kafkaPidFile());
+export async function stopKafkaBroker(
+  signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM',
+  dir = kafkaDir(),
+): Promise<boolean> {
+  const pid = readPid(kafkaPidFile(dir));
   if (!pid || !pidAlive(pid)) return false;
   process.kill(pid, signal);
   const deadline = Date.now() + 30000;
@@ -435,8 +442,8 @@ export async function stopKafkaBroker(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM')
 }
 
 /** Freezes (SIGSTOP) or thaws (SIGCONT) the broker this project started: a stall, not a crash. */
-export function pauseKafkaBroker(paused: boolean): boolean {
-  const pid = readPid(kafkaPidFile());
+export function pauseKafkaBroker(paused: boolean, dir = kafkaDir()): boolean {
+  const pid = readPid(kafkaPidFile(dir));
   if (!pid || !pidAlive(pid)) return false;
   process.kill(pid, paused ? 'SIGSTOP' : 'SIGCONT');
   return true;
