@@ -16,6 +16,8 @@ export interface World {
   relay: Supervised;
   writer: Supervised;
   sweeper: Supervised;
+  /** Compares the stores twice a second; what it opens must be resolved by the end of a run. */
+  reconciler: Supervised;
   redis: OwnRedis;
   /** In-process engine without roles: reads both stores, plays Redis's clock for keys. */
   reader: Engine;

@@ -68,6 +68,9 @@ async function startWorld(): Promise<World> {
     SOLD_OUT_CACHE_MS: '0',
     SWEEP_INTERVAL_MS: '200',
     REPAIR_ENABLED: 'true',
+    RECONCILE_INTERVAL_MS: '500',
+    // Short, so a Kafka fault's lag opens an incident now and then (to be resolved).
+    LAG_ALERT_AFTER_MS: '3000',
     ...(kafka ? { KAFKA_BROKERS: kafka.brokers.join(',') } : {}),
   };
   const reader = new Engine(testConfig(env), 'model');
@@ -80,6 +83,7 @@ async function startWorld(): Promise<World> {
     relay: supervise('model-relay', ['relay'], () => env),
     writer: supervise('model-writer', ['writer'], () => env),
     sweeper: supervise('model-sweeper', ['sweeper'], () => env),
+    reconciler: supervise('model-reconciler', ['reconciler'], () => env),
     redis,
     reader,
     adminToken: cfg.ADMIN_TOKEN,
@@ -94,7 +98,9 @@ async function startWorld(): Promise<World> {
 
 async function stopWorld(w: World): Promise<void> {
   await Promise.all(
-    [...w.apis, w.relay, w.writer, w.sweeper].map((p) => p.stop().catch(() => undefined)),
+    [...w.apis, w.relay, w.writer, w.sweeper, w.reconciler].map((p) =>
+      p.stop().catch(() => undefined),
+    ),
   );
   killAll();
   await w.reader.stop();
@@ -136,6 +142,20 @@ async function finalCheck(m: Model, r: Real): Promise<void> {
   );
   const anomalies = await engine.db.pipelineAnomaly.findMany({ where: { skuId: { in: skus } } });
   assert.deepEqual(anomalies, [], 'no anomaly');
+  // The stores agree now, so the reconciler must resolve whatever the faults made it open
+  // (Redis behind after a loss, lag while Kafka was down) within a few passes.
+  const open = () =>
+    engine.db.alertIncident.findMany({
+      where: { skuId: { in: skus }, status: 'open' },
+      select: { skuId: true, kind: true, detail: true },
+    });
+  const deadline = Date.now() + 30_000;
+  let left = await open();
+  while (left.length > 0 && Date.now() < deadline) {
+    await sleep(500);
+    left = await open();
+  }
+  assert.deepEqual(left, [], 'no incident left open once the stores agree');
 }
 
 export async function runModel(opts: ModelRunOptions): Promise<ModelRunReport> {
