@@ -1,6 +1,5 @@
 // Reconciliation and alert webhooks against the real services and a real HTTP receiver.
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { IncidentStore, StaleLeaderError } from '../../src/alerts/incidents.js';
@@ -25,66 +24,11 @@ import {
   waitForDrain,
   type RunningApi,
 } from '../helpers.js';
+import { alertReceiver as receiver } from '../support/alert-receiver.js';
 
 /** Webhook arrivals are checked every 50 ms. */
 const until = <T>(what: string, fn: () => T | undefined, timeoutMs: number) =>
   untilPolled(what, fn, timeoutMs, 50);
-
-interface Received {
-  id: string;
-  type: string;
-  data: {
-    sku: string;
-    kind: string;
-    redis: { available: number | null; sequence: number | null };
-    db: { available: number | null; sequence: number | null };
-  };
-  at: number;
-}
-
-/** A real receiver: verifies every delivery; `failNext` answers 500 that many times first. */
-async function receiver(secret: string) {
-  const got: Received[] = [];
-  const attempts: string[] = [];
-  let failNext = 0;
-  let status = 204;
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      attempts.push(String(req.headers['webhook-id']));
-      if (failNext > 0) {
-        failNext -= 1;
-        res.writeHead(500).end();
-        return;
-      }
-      try {
-        const body = verifyWebhook(Buffer.concat(chunks), req.headers, secret) as Omit<
-          Received,
-          'id' | 'at'
-        >;
-        got.push({ ...body, id: String(req.headers['webhook-id']), at: Date.now() });
-        res.writeHead(status).end();
-      } catch {
-        res.writeHead(400).end();
-      }
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const a = server.address() as { port: number };
-  return {
-    url: `http://127.0.0.1:${a.port}/alerts`,
-    got,
-    attempts,
-    failTimes(n: number) {
-      failNext = n;
-    },
-    answer(s: number) {
-      status = s;
-    },
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
-}
 
 describe('reconciliation and alert webhooks', () => {
   const cfg = testConfig();

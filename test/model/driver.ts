@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import type { Engine } from '../../src/engine.js';
 import { skuInPartition, token, waitForDrain } from '../helpers.js';
+import type { AlertReceiver } from '../support/alert-receiver.js';
 import type { OwnKafka } from '../support/kafka-broker.js';
 import type { OwnRedis } from '../support/redis-server.js';
 import type { Supervised } from '../support/processes.js';
@@ -18,6 +19,8 @@ export interface World {
   sweeper: Supervised;
   /** Compares the stores twice a second; what it opens must be resolved by the end of a run. */
   reconciler: Supervised;
+  /** Receives the reconciler's alert webhooks (signatures verified). */
+  alerts: AlertReceiver;
   redis: OwnRedis;
   /** In-process engine without roles: reads both stores, plays Redis's clock for keys. */
   reader: Engine;

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { Engine } from '../../src/engine.js';
 import { testConfig, waitForDrain } from '../helpers.js';
+import { alertReceiver } from '../support/alert-receiver.js';
 import { ownKafka } from '../support/kafka-broker.js';
 import { killAll, supervise } from '../support/processes.js';
 import { ownRedis } from '../support/redis-server.js';
@@ -59,6 +60,7 @@ async function startWorld(): Promise<World> {
   // break every other test, demo and soak using it. SOAK_KAFKA_NEMESIS=0 runs on the shared
   // broker, without those faults.
   const base = testConfig();
+  const alerts = await alertReceiver(base.ALERT_WEBHOOK_SECRET);
   const kafka =
     process.env.SOAK_KAFKA_NEMESIS === '0'
       ? undefined
@@ -71,6 +73,8 @@ async function startWorld(): Promise<World> {
     RECONCILE_INTERVAL_MS: '500',
     // Short, so a Kafka fault's lag opens an incident now and then (to be resolved).
     LAG_ALERT_AFTER_MS: '3000',
+    ALERT_WEBHOOK_URLS: alerts.url,
+    WEBHOOK_BASE_BACKOFF_MS: '100',
     ...(kafka ? { KAFKA_BROKERS: kafka.brokers.join(',') } : {}),
   };
   const reader = new Engine(testConfig(env), 'model');
@@ -84,6 +88,7 @@ async function startWorld(): Promise<World> {
     writer: supervise('model-writer', ['writer'], () => env),
     sweeper: supervise('model-sweeper', ['sweeper'], () => env),
     reconciler: supervise('model-reconciler', ['reconciler'], () => env),
+    alerts,
     redis,
     reader,
     adminToken: cfg.ADMIN_TOKEN,
@@ -106,6 +111,7 @@ async function stopWorld(w: World): Promise<void> {
   await w.reader.stop();
   await w.redis.close();
   await w.kafka?.close();
+  await w.alerts.close();
 }
 
 /** After a sequence: drain, then both stores must hold exactly what the model holds. */
@@ -156,6 +162,22 @@ async function finalCheck(m: Model, r: Real): Promise<void> {
     left = await open();
   }
   assert.deepEqual(left, [], 'no incident left open once the stores agree');
+  // And the operator heard of each: an alert when it opened, another when it resolved.
+  const incidents = await engine.db.alertIncident.findMany({
+    where: { skuId: { in: skus } },
+    select: { id: true, skuId: true, kind: true },
+  });
+  const unheard = () =>
+    incidents.flatMap((i) =>
+      (['incident.opened', 'incident.resolved'] as const)
+        .filter(
+          (type) => !r.world.alerts.got.some((g) => g.type === type && g.data.id === String(i.id)),
+        )
+        .map((type) => `${type} ${i.skuId} ${i.kind}`),
+    );
+  const heardBy = Date.now() + 30_000;
+  while (unheard().length > 0 && Date.now() < heardBy) await sleep(200);
+  assert.deepEqual(unheard(), [], 'an alert for every incident opened and resolved');
 }
 
 export async function runModel(opts: ModelRunOptions): Promise<ModelRunReport> {
