@@ -1,6 +1,7 @@
-// `npm run soak -- [--seed S] [--runs N] [--commands C] [--minutes M] [--path P --replay-path R]` (or SOAK_SEED,
-// SOAK_RUNS): the model-based test for as long as asked. Ends with one line: runs, commands,
-// faults injected, failures; exits 1 on a failure, after printing the shrunk command list.
+// `npm run soak -- [--seed S] [--runs N] [--commands C] [--minutes M] [--shrink-minutes K]
+// [--path P --replay-path R]` (or SOAK_SEED, SOAK_RUNS): the model-based test for as long as
+// asked. Ends with one line: runs, commands, faults injected, failures; exits 1 on a failure,
+// after printing the command list as it failed and shrunk (for at most K minutes, default 15).
 import { parseArgs } from 'node:util';
 import { runModel } from '../test/model/run.js';
 import { isolatedRun } from './isolated-run.js';
@@ -12,6 +13,7 @@ const { values } = parseArgs({
     runs: { type: 'string' },
     commands: { type: 'string' },
     minutes: { type: 'string' },
+    'shrink-minutes': { type: 'string' },
     path: { type: 'string' },
     'replay-path': { type: 'string' },
   },
@@ -25,6 +27,7 @@ const report = await runModel({
   runs: Number(values.runs ?? process.env.SOAK_RUNS ?? 20),
   maxCommands: Number(values.commands ?? 60),
   ...(values.minutes ? { timeLimitMs: Number(values.minutes) * 60_000 } : {}),
+  ...(values['shrink-minutes'] ? { shrinkLimitMs: Number(values['shrink-minutes']) * 60_000 } : {}),
   ...(values.path ? { path: values.path } : {}),
   ...(values['replay-path'] ? { replayPath: values['replay-path'] } : {}),
   log: (l) => console.log(l),

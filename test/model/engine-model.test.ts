@@ -11,6 +11,8 @@ describe('the engine against its model, with faults', { timeout: 600_000 }, () =
       seed: Number(process.env.SOAK_SEED ?? 881129453),
       runs: Number(process.env.MODEL_RUNS ?? 3),
       maxCommands: Number(process.env.MODEL_COMMANDS ?? 30),
+      // Well inside the suite's timeout, so a failure is printed shrunk, not cut off.
+      shrinkLimitMs: 4 * 60_000,
       log: (l) => console.log(l),
     });
     console.log(

@@ -24,6 +24,11 @@ export interface ModelRunOptions {
   maxCommands: number;
   /** Stop starting new runs after this long (the soak's budget). */
   timeLimitMs?: number;
+  /**
+   * Shrink for at most this long after the first failure, then report the smallest failing
+   * list found so far (every real candidate costs a run against the engine).
+   */
+  shrinkLimitMs?: number;
   log?: (line: string) => void;
 }
 
@@ -187,6 +192,8 @@ export async function runModel(opts: ModelRunOptions): Promise<ModelRunReport> {
   const report: ModelRunReport = { seed, runs: 0, commands: 0, faults: 0, time: new Map() };
   log(`model: seed ${seed}, up to ${opts.runs} runs of up to ${opts.maxCommands} commands`);
   const started = performance.now();
+  const shrinkLimitMs = opts.shrinkLimitMs ?? 15 * 60_000;
+  let failedAt: number | undefined;
   try {
     const result = await fc.check(
       fc.asyncProperty(
@@ -196,6 +203,9 @@ export async function runModel(opts: ModelRunOptions): Promise<ModelRunReport> {
           ...(opts.replayPath ? { replayPath: opts.replayPath } : {}),
         }),
         async (cmds) => {
+          // Out of shrinking time: skip every further candidate, so fast-check settles on
+          // the smallest failing list it has.
+          if (failedAt !== undefined && performance.now() - failedAt > shrinkLimitMs) fc.pre(false);
           // Names unique to this process: PostgreSQL keeps every earlier run's SKUs.
           const real = new Real(world, `m${world.tag}r${report.runs}`);
           report.runs += 1;
@@ -215,10 +225,22 @@ export async function runModel(opts: ModelRunOptions): Promise<ModelRunReport> {
             },
             toString: () => c.toString(),
           }));
-          await fc.asyncModelRun(() => ({ model, real }), timed);
-          const t0 = performance.now();
-          await finalCheck(model, real);
-          timeInto(report, 'end-of-run check', t0);
+          try {
+            await fc.asyncModelRun(() => ({ model, real }), timed);
+            const t0 = performance.now();
+            await finalCheck(model, real);
+            timeInto(report, 'end-of-run check', t0);
+          } catch (e) {
+            if (failedAt === undefined) {
+              // The story as it failed, before shrinking: printed now, in case shrinking
+              // is cut short.
+              failedAt = performance.now();
+              log(`run ${report.runs} failed: ${String(e).split('\n')[0]}`);
+              log(`  commands: ${String(cmds)}`);
+              log(`  shrinking for at most ${(shrinkLimitMs / 60_000).toFixed(0)} min`);
+            }
+            throw e;
+          }
           report.faults += world.faults - before;
           // A long soak says how far it has got (a failing run throws before this line).
           log(
