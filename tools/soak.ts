@@ -1,7 +1,8 @@
 // `npm run soak -- [--seed S] [--runs N] [--commands C] [--minutes M] [--shrink-minutes K]
-// [--path P --replay-path R]` (or SOAK_SEED, SOAK_RUNS): the model-based test for as long as
-// asked. Ends with one line: runs, commands, faults injected, failures; exits 1 on a failure,
-// after printing the command list as it failed and shrunk (for at most K minutes, default 15).
+// [--path P --replay-path R | --story 'cmd,cmd,…']` (or SOAK_SEED, SOAK_RUNS): the
+// model-based test for as long as asked. Ends with one line: runs, commands, faults
+// injected, failures; exits 1 on a failure, after printing the command list as it failed and
+// shrunk (for at most K minutes, default 15). --story runs one printed list as it is.
 import { parseArgs } from 'node:util';
 import { runModel } from '../test/model/run.js';
 import { isolatedRun } from './isolated-run.js';
@@ -16,6 +17,7 @@ const { values } = parseArgs({
     'shrink-minutes': { type: 'string' },
     path: { type: 'string' },
     'replay-path': { type: 'string' },
+    story: { type: 'string' },
   },
 });
 const seed = values.seed ?? process.env.SOAK_SEED;
@@ -30,6 +32,7 @@ const report = await runModel({
   ...(values['shrink-minutes'] ? { shrinkLimitMs: Number(values['shrink-minutes']) * 60_000 } : {}),
   ...(values.path ? { path: values.path } : {}),
   ...(values['replay-path'] ? { replayPath: values['replay-path'] } : {}),
+  ...(values.story ? { story: values.story } : {}),
   log: (l) => console.log(l),
 }).finally(() => stores.close());
 if (report.failure) console.log(report.failure);
@@ -41,7 +44,7 @@ for (const [kind, t] of spent)
     `  ${kind.padEnd(28)} ${String(t.count).padStart(5)} × ${(t.seconds / t.count).toFixed(2)} s = ${t.seconds.toFixed(0)} s (${((100 * t.seconds) / total).toFixed(0)}%)`,
   );
 console.log(
-  `soak: seed ${report.seed}, ${report.runs} runs, ${report.commands} commands, ${report.faults} faults injected, ${report.failure ? 1 : 0} failures` +
+  `soak: ${values.story ? 'one story' : `seed ${report.seed}`}, ${report.runs} runs, ${report.commands} commands, ${report.faults} faults injected, ${report.failure ? 1 : 0} failures` +
     (report.firstFailedRun ? ` (first at run ${report.firstFailedRun}, before shrinking)` : ''),
 );
 process.exit(report.failure ? 1 : 0);

@@ -124,7 +124,7 @@ export class Real {
   }
 }
 
-type Cmd = fc.AsyncCommand<Model, Real>;
+export type Cmd = fc.AsyncCommand<Model, Real>;
 
 function compare(
   what: string,
@@ -624,4 +624,75 @@ export function commandArbitrary() {
     fc.tuple(slot, fc.integer({ min: 1, max: 6 })).map(([s, n]) => new HangRedis(s, n)),
     fc.tuple(slot, fc.integer({ min: 2, max: 8 })).map(([s, n]) => new ConcurrentBuys(s, n, true)),
   ];
+}
+
+/**
+ * A printed command list back into commands: `[buy(u1, s0, qty 1, new key),nemesis(kill-redis)]`,
+ * as a failure prints it, replays on its own (`npm run soak -- --story '…'`), without
+ * regenerating the seed's earlier runs and shrink steps.
+ */
+export function parseStory(text: string): Cmd[] {
+  const body = text.replace(/\/\*.*?\*\//g, '').trim();
+  const calls = [...body.matchAll(/([A-Za-z]+)\(([^)]*)\)/g)];
+  const rest = body.replace(/([A-Za-z]+)\(([^)]*)\)/g, '').replace(/[[\],\s]/g, '');
+  if (rest !== '') throw new Error(`not a command list: ${rest.slice(0, 80)}`);
+  return calls.map(([whole, name, args]) => {
+    const cmd = parseCommand(name!, args!);
+    if (!cmd || cmd.toString() !== whole) throw new Error(`not a command: ${whole}`);
+    return cmd;
+  });
+}
+
+const int = (s: string | undefined) => Number(s);
+
+function parseCommand(name: string, args: string): Cmd | undefined {
+  let a: RegExpExecArray | null;
+  switch (name) {
+    case 'createSku':
+      a = /^s(\d), stock (\d+), limit (\d+)(, ttl 1 s)?$/.exec(args);
+      return a ? new CreateSku(int(a[1]), int(a[2]), int(a[3]), a[4] !== undefined) : undefined;
+    case 'buy':
+      a = /^u(\d), s(\d), qty (\d+), (new|retry|other-body) key$/.exec(args);
+      return a
+        ? new Buy(int(a[1]), int(a[2]), int(a[3]), a[4] as 'new' | 'retry' | 'other-body')
+        : undefined;
+    case 'concurrentBuys':
+      a = /^s(\d), (\d+) buyers(, while repaired)?$/.exec(args);
+      return a ? new ConcurrentBuys(int(a[1]), int(a[2]), a[3] !== undefined) : undefined;
+    case 'cancel':
+    case 'confirm':
+      a = /^order #(\d+)(, by another user)?$/.exec(args);
+      return a ? new OrderAction(int(a[1]), name, a[2] !== undefined) : undefined;
+    case 'restock':
+      a = /^s(\d), (\d+)$/.exec(args);
+      return a ? new Admin(int(a[1]), name, int(a[2])) : undefined;
+    case 'pause':
+    case 'resume':
+    case 'repair':
+      // The quantity is not printed and only restock reads it.
+      a = /^s(\d)$/.exec(args);
+      return a ? new Admin(int(a[1]), name, 1) : undefined;
+    case 'oddAdminInput':
+      a = /^s(\d), (nul-reason|control-name|huge-quantity|negative)$/.exec(args);
+      return a
+        ? new OddAdminInput(
+            int(a[1]),
+            a[2] as 'nul-reason' | 'control-name' | 'huge-quantity' | 'negative',
+          )
+        : undefined;
+    case 'wait':
+      a = /^(\d+) ms$/.exec(args);
+      return a ? new Wait(int(a[1])) : undefined;
+    case 'forgetLastKey':
+      a = /^u(\d)$/.exec(args);
+      return a ? new ForgetKey(int(a[1])) : undefined;
+    case 'nemesis':
+      a = /^hang-redis while s(\d) has (\d+) buyers$/.exec(args);
+      if (a) return new HangRedis(int(a[1]), int(a[2]));
+      a = /^(kill-relay|kill-writer|kill-api|kill-redis|flush-redis|stop-kafka|pause-kafka)$/.exec(
+        args,
+      );
+      return a ? new Nemesis(a[1] as Fault) : undefined;
+  }
+  return undefined;
 }

@@ -12,7 +12,7 @@ import { alertReceiver } from '../support/alert-receiver.js';
 import { ownKafka } from '../support/kafka-broker.js';
 import { killAll, supervise } from '../support/processes.js';
 import { ownRedis } from '../support/redis-server.js';
-import { commandArbitrary, Real, type World } from './driver.js';
+import { commandArbitrary, parseStory, Real, type Cmd, type World } from './driver.js';
 import { Model, SWEEP_SLACK_MS } from './model.js';
 
 export interface ModelRunOptions {
@@ -20,6 +20,8 @@ export interface ModelRunOptions {
   path?: string;
   /** The counterexample's replayPath: which of its commands ran (needed with `path`). */
   replayPath?: string;
+  /** A printed command list, run once as it is (no generation, no shrinking). */
+  story?: string;
   runs: number;
   maxCommands: number;
   /** Stop starting new runs after this long (the soak's budget). */
@@ -190,11 +192,69 @@ export async function runModel(opts: ModelRunOptions): Promise<ModelRunReport> {
   const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
   const world = await startWorld();
   const report: ModelRunReport = { seed, runs: 0, commands: 0, faults: 0, time: new Map() };
-  log(`model: seed ${seed}, up to ${opts.runs} runs of up to ${opts.maxCommands} commands`);
   const started = performance.now();
   const shrinkLimitMs = opts.shrinkLimitMs ?? 15 * 60_000;
   let failedAt: number | undefined;
+
+  /** One sequence against a fresh model and fresh names, then the end-of-run check. */
+  const oneRun = async (cmds: Iterable<Cmd>) => {
+    // Names unique to this process: PostgreSQL keeps every earlier run's SKUs.
+    const real = new Real(world, `m${world.tag}r${report.runs}`);
+    report.runs += 1;
+    const model = new Model();
+    const before = world.faults;
+    // Each command timed by kind; fast-check's own wrappers still record what ran.
+    const timed = [...cmds].map((c) => ({
+      check: (m: Readonly<Model>) => c.check(m),
+      run: async (m: Model, r: Real) => {
+        const t0 = performance.now();
+        try {
+          await c.run(m, r);
+        } finally {
+          report.commands += 1;
+          timeInto(report, kindOf(c), t0);
+        }
+      },
+      toString: () => c.toString(),
+    }));
+    try {
+      await fc.asyncModelRun(() => ({ model, real }), timed);
+      const t0 = performance.now();
+      await finalCheck(model, real);
+      timeInto(report, 'end-of-run check', t0);
+    } catch (e) {
+      if (failedAt === undefined) {
+        // The story as it failed, before shrinking: printed now, in case shrinking is cut
+        // short.
+        failedAt = performance.now();
+        log(`run ${report.runs} failed: ${String(e).split('\n')[0]}`);
+        log(`  commands: ${String(cmds)}`);
+        if (!opts.story) log(`  shrinking for at most ${(shrinkLimitMs / 60_000).toFixed(0)} min`);
+      }
+      throw e;
+    } finally {
+      report.faults += world.faults - before;
+    }
+    // A long soak says how far it has got (a failing run throws before this line).
+    log(
+      `run ${report.runs}: ${report.commands} commands, ${report.faults} faults so far, ` +
+        `${((performance.now() - started) / 60_000).toFixed(1)} min`,
+    );
+  };
+
   try {
+    if (opts.story) {
+      const cmds = parseStory(opts.story);
+      log(`model: one story of ${cmds.length} commands`);
+      try {
+        await oneRun(cmds);
+      } catch (e) {
+        report.firstFailedRun = 1;
+        report.failure = e instanceof Error ? (e.stack ?? e.message) : String(e);
+      }
+      return report;
+    }
+    log(`model: seed ${seed}, up to ${opts.runs} runs of up to ${opts.maxCommands} commands`);
     const result = await fc.check(
       fc.asyncProperty(
         fc.commands(commandArbitrary(), {
@@ -206,47 +266,7 @@ export async function runModel(opts: ModelRunOptions): Promise<ModelRunReport> {
           // Out of shrinking time: skip every further candidate, so fast-check settles on
           // the smallest failing list it has.
           if (failedAt !== undefined && performance.now() - failedAt > shrinkLimitMs) fc.pre(false);
-          // Names unique to this process: PostgreSQL keeps every earlier run's SKUs.
-          const real = new Real(world, `m${world.tag}r${report.runs}`);
-          report.runs += 1;
-          const model = new Model();
-          const before = world.faults;
-          // Each command timed by kind; fast-check's own wrappers still record what ran.
-          const timed = [...cmds].map((c) => ({
-            check: (m: Readonly<Model>) => c.check(m),
-            run: async (m: Model, r: Real) => {
-              const t0 = performance.now();
-              try {
-                await c.run(m, r);
-              } finally {
-                report.commands += 1;
-                timeInto(report, kindOf(c), t0);
-              }
-            },
-            toString: () => c.toString(),
-          }));
-          try {
-            await fc.asyncModelRun(() => ({ model, real }), timed);
-            const t0 = performance.now();
-            await finalCheck(model, real);
-            timeInto(report, 'end-of-run check', t0);
-          } catch (e) {
-            if (failedAt === undefined) {
-              // The story as it failed, before shrinking: printed now, in case shrinking
-              // is cut short.
-              failedAt = performance.now();
-              log(`run ${report.runs} failed: ${String(e).split('\n')[0]}`);
-              log(`  commands: ${String(cmds)}`);
-              log(`  shrinking for at most ${(shrinkLimitMs / 60_000).toFixed(0)} min`);
-            }
-            throw e;
-          }
-          report.faults += world.faults - before;
-          // A long soak says how far it has got (a failing run throws before this line).
-          log(
-            `run ${report.runs}: ${report.commands} commands, ${report.faults} faults so far, ` +
-              `${((performance.now() - started) / 60_000).toFixed(1)} min`,
-          );
+          await oneRun(cmds);
         },
       ),
       {
@@ -261,11 +281,13 @@ export async function runModel(opts: ModelRunOptions): Promise<ModelRunReport> {
     if (result.failed) {
       report.firstFailedRun = result.numRuns;
       const err = result.errorInstance;
-      const replay = /replayPath="([^"]+)"/.exec(String(result.counterexample?.[0] ?? ''))?.[1];
+      const shrunk = String(result.counterexample?.[0] ?? '');
+      const replay = /replayPath="([^"]+)"/.exec(shrunk)?.[1];
       report.failure = [
         fc.defaultReportMessage(result) ?? 'failed',
         `replay: npm run soak -- --seed ${seed} --path "${result.counterexamplePath}"` +
           (replay ? ` --replay-path "${replay}"` : ''),
+        `replay alone: npm run soak -- --story '${shrunk.replace(/\s*\/\*.*?\*\//g, '')}'`,
         err instanceof Error ? (err.stack ?? err.message) : String(err),
       ].join('\n');
     }
