@@ -144,6 +144,13 @@ async function finalCheck(m: Model, r: Real): Promise<void> {
       `${c.sku}: PostgreSQL holds what the model holds`,
     );
     assert.equal(c.conservationGap, 0, `${c.sku}: conservation in PostgreSQL`);
+    // Each buyer's units held, as the per-user limit reads them (a count of 0 is none).
+    const held = await engine.redis.hgetall(engine.keys.forSku(c.sku).users);
+    assert.deepEqual(
+      new Map(Object.entries(held).filter(([, n]) => n !== '0')),
+      new Map([...s.holders].map(([u, n]) => [u, String(n)])),
+      `${c.sku}: Redis holds each buyer's units as the model does`,
+    );
   }
   const rows = await engine.db.order.findMany({ where: { skuId: { in: skus } } });
   assert.deepEqual(
