@@ -33,6 +33,7 @@ process.on('exit', () => {
     } catch {
       // already gone
     }
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
