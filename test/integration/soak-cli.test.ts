@@ -14,6 +14,19 @@ describe('npm run soak', { timeout: 300_000 }, () => {
   const empty = new URL(base);
   empty.pathname = `/${uid('flashsale_empty').replace(/-/g, '_')}`;
   const admin = () => new pg.Client({ connectionString: base });
+  const soak = join(import.meta.dirname, '..', '..', 'tools', 'soak.js');
+  /** The database the soak's output names is gone. */
+  const assertDatabaseRemoved = async (text: string) => {
+    const id = /soak run ([0-9a-f]+)/.exec(text)?.[1];
+    assert.ok(id, text);
+    const c = admin();
+    await c.connect();
+    const left = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [
+      `flashsale_soak_${id}`,
+    ]);
+    await c.end();
+    assert.equal(left.rowCount, 0, 'the soak removed its database');
+  };
   after(async () => {
     const c = admin();
     await c.connect();
@@ -23,7 +36,6 @@ describe('npm run soak', { timeout: 300_000 }, () => {
 
   it('runs on stores of its own, ends with its one line, and leaves no database behind', async () => {
     await ensureDatabase(empty.toString(), () => undefined);
-    const soak = join(import.meta.dirname, '..', '..', 'tools', 'soak.js');
     const out: string[] = [];
     const code = await new Promise<number | null>((resolve) => {
       const child = spawn(
@@ -46,19 +58,10 @@ describe('npm run soak', { timeout: 300_000 }, () => {
       /^run 1: \d+ commands, \d+ faults so far, [\d.]+ min$/m,
       'it says how far it got',
     );
-    const id = /soak run ([0-9a-f]+)/.exec(text)?.[1];
-    assert.ok(id, text);
-    const c = admin();
-    await c.connect();
-    const left = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [
-      `flashsale_soak_${id}`,
-    ]);
-    await c.end();
-    assert.equal(left.rowCount, 0, 'the soak removed its database');
+    await assertDatabaseRemoved(text);
   });
 
   it('stopped early, says how far it got and leaves no process or database behind', async () => {
-    const soak = join(import.meta.dirname, '..', '..', 'tools', 'soak.js');
     const child = spawn(
       process.execPath,
       [soak, '--seed', '434343', '--runs', '1000', '--commands', '12'],
@@ -107,13 +110,6 @@ describe('npm run soak', { timeout: 300_000 }, () => {
     while (started.some(alive) && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 100));
     assert.deepEqual(started.filter(alive), [], 'every process it started is gone');
-    const id = /soak run ([0-9a-f]+)/.exec(text)?.[1];
-    const c = admin();
-    await c.connect();
-    const left = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [
-      `flashsale_soak_${id}`,
-    ]);
-    await c.end();
-    assert.equal(left.rowCount, 0, 'the soak removed its database');
+    await assertDatabaseRemoved(text);
   });
 });
