@@ -1,7 +1,7 @@
 // Locks and leadership through redlock. With one Redis (or one cluster) redlock is a
 // lease with a random token; a leader renews its lease well before it lapses, and stops
-// acting the moment a renewal fails.
-import Redlock, { type Lock } from 'redlock';
+// acting the moment a renewal is refused or its lease runs out.
+import Redlock, { ExecutionError, ResourceLockedError, type Lock } from 'redlock';
 import type { RedisClient } from './redis.js';
 
 export function createRedlock(redis: RedisClient): Redlock {
@@ -56,7 +56,13 @@ export class Leadership {
         this.term += 1;
       }
       return true;
-    } catch {
+    } catch (err) {
+      // A renewal Redis refused (the key holds another token: the lease was lost) ends the
+      // lease now. A Redis that did not answer (away, hung, timed out) proves nothing: the
+      // lease runs to the end it was granted, and a later tick renews it once Redis answers.
+      // Dropping it here instead left the role idle after every blip until the key lapsed
+      // in Redis, up to a whole lease (the sweeper, the relay's partitions, the reconciler).
+      if (this.lock && this.leads() && !(await refused(err))) return true;
       this.lock = undefined;
       return false;
     }
@@ -76,4 +82,13 @@ export class Leadership {
     this.lock = undefined;
     if (lock) await lock.release().catch(() => undefined);
   }
+}
+
+/** Whether Redis answered and refused (another token holds the resource), not merely failed to answer. */
+async function refused(err: unknown): Promise<boolean> {
+  if (!(err instanceof ExecutionError)) return false;
+  const stats = await Promise.all(err.attempts);
+  return stats.some((s) =>
+    [...s.votesAgainst.values()].some((e) => e instanceof ResourceLockedError),
+  );
 }

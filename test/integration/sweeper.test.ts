@@ -1,16 +1,19 @@
 // Reservation expiry: units come back exactly once, even with two sweepers racing, and
-// one sweeper leads at a time.
+// one sweeper leads at a time; a leader keeps its lease through a Redis blip.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { Sweeper } from '../../src/inventory/sweeper.js';
 import { createRedlock, Leadership } from '../../src/clients/locks.js';
+import { createRedis } from '../../src/clients/redis.js';
+import { ownRedis } from '../support/redis-server.js';
 import {
   buy,
   createSku,
   redisState,
   skuInPartition,
   startApi,
+  testConfig,
   token,
   uid,
   type RunningApi,
@@ -131,5 +134,46 @@ describe('expiry sweeper', () => {
     assert.equal(leader.leads(), false, 'the old leader knows its lease lapsed');
     assert.notEqual(leader.fencingToken, follower.fencingToken);
     await follower.resign();
+  });
+
+  it('a renewal Redis does not answer keeps the lease; one Redis refuses ends it', async () => {
+    // A Redis of the test's own, to hang (SIGSTOP) while the leader renews.
+    const redis = await ownRedis(['--appendonly', 'yes', '--appendfsync', 'always']);
+    const client = createRedis(
+      testConfig({ REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '200' }),
+    );
+    try {
+      const lease = 3000;
+      const resource = `fs:leader:${uid('blip')}`;
+      const leader = new Leadership(createRedlock(client), resource, lease);
+      assert.equal(await leader.tick(), true);
+      await sleep(lease / 2 + 100); // past half the lease: the next tick renews
+      redis.freeze();
+      try {
+        assert.equal(await leader.tick(), true, 'the renewal timed out, but the lease still runs');
+      } finally {
+        redis.thaw();
+      }
+      // The client reconnects after its timeout; the leader leads throughout and renews
+      // once Redis answers. Before the fix the failed renewal dropped the lease, and the key
+      // (still holding this leader's token) kept every acquire out until it lapsed: no
+      // leader for the rest of the lease.
+      const thawed = Date.now();
+      while (!leader.leads(lease / 2) && Date.now() - thawed < 1000) {
+        assert.equal(await leader.tick(), true, 'leads while Redis comes back');
+        await sleep(50);
+      }
+      assert.ok(leader.leads(lease / 2), 'renewed to a full lease once Redis answers again');
+
+      // Another token in the key (a Redis that lost the key, and a process that took it): the
+      // next renewal is refused, and the lease ends at once, not at its expiry.
+      await client.set(resource, 'someone-else', 'PX', lease);
+      await sleep(lease / 2 + 100);
+      assert.equal(await leader.tick(), false);
+      assert.equal(leader.leads(), false);
+    } finally {
+      client.disconnect();
+      await redis.close();
+    }
   });
 });
