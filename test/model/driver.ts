@@ -544,6 +544,11 @@ class Nemesis implements Cmd {
         await sleep(300);
         await w.redis.start();
         await untilRedisAnswers(w);
+        // No reservation can be returned while Redis is away: the sweeper returns what came
+        // due meanwhile once it answers again (as after a hang). Judging before that found
+        // a reservation "certainly expired" still live (seed 20261205, a cancel answered 200).
+        await sleep(SWEEP_SLACK_MS + 500);
+        await settle(m);
         return;
       case 'flush-redis': {
         // Once PostgreSQL has everything, Redis loses all of it: the engine must rebuild.
