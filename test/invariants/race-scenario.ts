@@ -23,7 +23,8 @@ export async function raceScenario(a: RunningApi, b: RunningApi): Promise<void> 
 
   const settled = await Promise.allSettled(all.map((t) => buy(t.api, sku, tokens[t.user]!, t.key)));
   const results = settled.map((s, i) => {
-    assert.equal(s.status, 'fulfilled', String((s as PromiseRejectedResult).reason));
+    const reason = (s as PromiseRejectedResult).reason as { cause?: unknown } | undefined;
+    assert.equal(s.status, 'fulfilled', `${String(reason)} (${String(reason?.cause)})`);
     return {
       ...all[i]!,
       ...(s as PromiseFulfilledResult<Awaited<ReturnType<typeof buy>>>).value,
