@@ -7,22 +7,25 @@
   1 µs in the party's favour per request), so rates up to a million a second and bursts
   within one millisecond count exactly.
 
-  gcraPeek(key, nowUs, ratePerSecond, burst) -> waitMs, take
+  gcraPeek(key, nowUs, ratePerSecond, burst) -> waitMs, newTat
     waitMs: 0 when one more request is allowed now, else the ms (at least 1) until it would
-    be; take(): records the request (call it only once every limit of the request passed).
-    A rate of 0 (or less) is no limit.
-  gcra(key, nowUs, ratePerSecond, burst) -> waitMs, recording the request when allowed.
-]]
-local function noop() end
+    be. newTat: the TAT to record with gcraTake once every limit of the request passed
+    (nil when there is nothing to record: no limit, or over it). A rate of 0 (or less) is
+    no limit.
+  gcraTake(key, nowUs, newTat): records the request (nothing when newTat is nil).
 
+  Two plain functions rather than a function that returns a closure: a closure is an
+  allocation on every call, and the purchase script runs this on every purchase.
+]]
 local function gcraPeek(key, nowUs, ratePerSecond, burst)
   if ratePerSecond <= 0 then
-    return 0, noop
+    return 0, nil
   end
   local interval = 1000000 / ratePerSecond
   local horizon = burst * interval
   local tat = redis.call('GET', key)
-  tat = tat and tonumber(tat) or nowUs
+  -- `+ 0` converts the stored decimal once (tonumber converts a string twice).
+  tat = tat and tat + 0 or nowUs
   -- Never behind the clock, and never further ahead than a full burst: a TAT left by a
   -- slower limit (a SKU's limit raised since) must not keep the party waiting for it.
   if tat < nowUs then
@@ -33,18 +36,16 @@ local function gcraPeek(key, nowUs, ratePerSecond, burst)
   local newTat = tat + interval
   local over = newTat - nowUs - horizon
   if over > 0 then
-    return math.ceil(over / 1000), noop
+    return math.ceil(over / 1000), nil
   end
-  return 0, function()
+  return 0, newTat
+end
+
+local function gcraTake(key, nowUs, newTat)
+  if newTat then
     -- Integers formatted once: a Lua number handed to redis.call goes through printf's
     -- floating-point path.
     redis.call('SET', key, string.format('%d', math.floor(newTat)), 'PX',
       string.format('%d', math.ceil((newTat - nowUs) / 1000)))
   end
-end
-
-local function gcra(key, nowUs, ratePerSecond, burst)
-  local wait, take = gcraPeek(key, nowUs, ratePerSecond, burst)
-  take()
-  return wait
 end

@@ -12,36 +12,27 @@ local restoredKey = KEYS[6]
 
 local skuId = ARGV[1]
 local userId = ARGV[2]
-local quantity = tonumber(ARGV[3])
+-- The caller's validated whole number. `x + 0` rather than tonumber(x) for every decimal
+-- this script trusts (the caller's, its own hash's): tonumber converts a string twice
+-- (lua_isnumber, then lua_tonumber, each a strtod), which cost more than some commands.
+local quantity = ARGV[3] + 0
 local orderId = ARGV[4]
 local idemKey = ARGV[5]
 local claimName = ARGV[6]
 local passes = ARGV[8]
 local traceparent = ARGV[9]
 
---- @include "nowMs"
---- @include "gcra"
---- @include "gate"
+-- No function is defined on the common path of a new purchase: Lua makes a new closure
+-- each time a script runs a function definition, and the allocations and the garbage they
+-- leave cost more than any one command here. Helpers used only off that path are included
+-- inside the branch that needs them (an include is inlined where it stands).
 
 -- A key of the wrong type must refuse the purchase before any write (Redis does not undo
 -- a script's earlier writes when a later one fails). No TYPE calls: each key is proven by
--- the first command that touches it, answered as -13 instead of raised, and every key that
--- is only written is written first, so a refusal leaves nothing behind.
-local function wrongType(reply)
-  return type(reply) == 'table' and reply['err'] ~= nil
-end
-
--- The order id a claim's value binds to this SKU and quantity, or nil when it binds
--- another body. The layout of claimValue and parseClaim in src/shared/keys.ts:
--- sku|quantity|orderId.
-local function claimedOrderOf(claim)
-  local claimedSku, claimedQuantity, claimedOrder = string.match(claim, '^([^|]+)|([^|]+)|(.+)$')
-  if claimedSku ~= skuId or tonumber(claimedQuantity) ~= quantity
-      or not string.match(claimedOrder, '^[0-9a-f-]+$') or #claimedOrder ~= 36 then
-    return nil
-  end
-  return claimedOrder
-end
+-- the first command that touches it, through redis.pcall, whose error reply is the only
+-- table among the replies of GET, SET, HGET, ZADD and XADD (HMGET's is told by its `err`
+-- field); answered as -13 instead of raised. Every key that is only written is written
+-- first, so a refusal leaves nothing behind.
 
 -- Checks: nothing of the SKU's is written until every one has passed.
 local sku = redis.call('HMGET', skuKey, 'available', 'limit', 'startsAt', 'endsAt', 'ttl', 'paused',
@@ -52,16 +43,34 @@ if not sku[1] then
   -- claimed for a SKU whose state is missing.
   if claimKey then
     local claim = redis.pcall('GET', claimKey)
+--- @include "claimedOrder"
     if type(claim) == 'string' and not claimedOrderOf(claim) then
       return {-5}
     end
   end
   return {-1}
 end
-local now, nowText, nowUsText = nowMsAndString()
-local needsAdmission, needsQualification, skuBuyerRate, skuBuyerBurst = gateOf(sku[10])
-if needsAdmission == nil then
-  return {-13, skuKey}
+-- The Redis server's clock (one clock for every API instance), in milliseconds as a
+-- number and as a decimal string built without formatting a number (Lua's number-to-string
+-- conversion goes through printf's floating-point path): seconds, then the first three
+-- digits of the zero-padded microseconds. Also in whole microseconds as a decimal string,
+-- for rate limits, which convert it only when one is on. Inline rather than a function of
+-- an include: each function a script defines is an allocation on every call.
+local clock = redis.call('TIME')
+local clockUs = clock[2]
+if #clockUs < 6 then
+  clockUs = string.rep('0', 6 - #clockUs) .. clockUs
+end
+local nowText = clock[1] .. string.sub(clockUs, 1, 3)
+local now = nowText + 0
+local nowUsText = clock[1] .. clockUs
+local needsAdmission, needsQualification, skuBuyerRate, skuBuyerBurst = false, false, nil, nil
+if sku[10] then
+--- @include "gate"
+  needsAdmission, needsQualification, skuBuyerRate, skuBuyerBurst = gateOf(sku[10])
+  if needsAdmission == nil then
+    return {-13, skuKey}
+  end
 end
 
 -- Rate limits, before anything is written: over either, the answer is the wait and the
@@ -73,20 +82,21 @@ if limits ~= '-' and (limits ~= '' or skuBuyerRate) then
   local buyerRate, buyerBurst, clientRate, clientBurst = 0, 0, 0, 0
   if limits ~= '' then
     buyerRate, buyerBurst, clientRate, clientBurst = string.match(limits, '^([^|]+)|([^|]+)|([^|]+)|([^|]+)$')
-    buyerRate, buyerBurst = tonumber(buyerRate), tonumber(buyerBurst)
-    clientRate, clientBurst = tonumber(clientRate), tonumber(clientBurst)
+    buyerRate, buyerBurst = buyerRate + 0, buyerBurst + 0
+    clientRate, clientBurst = clientRate + 0, clientBurst + 0
   end
   if skuBuyerRate then
-    buyerRate, buyerBurst = tonumber(skuBuyerRate), tonumber(skuBuyerBurst)
+    buyerRate, buyerBurst = skuBuyerRate + 0, skuBuyerBurst + 0
   end
-  local nowUs = tonumber(nowUsText)
-  local buyerWait, takeBuyer = gcraPeek(KEYS[7], nowUs, buyerRate, buyerBurst)
-  local clientWait, takeClient = gcraPeek(KEYS[8], nowUs, clientRate, clientBurst)
+  local nowUs = nowUsText + 0
+--- @include "gcra"
+  local buyerWait, buyerTat = gcraPeek(KEYS[7], nowUs, buyerRate, buyerBurst)
+  local clientWait, clientTat = gcraPeek(KEYS[8], nowUs, clientRate, clientBurst)
   if buyerWait > 0 or clientWait > 0 then
     return {-19, math.max(buyerWait, clientWait)}
   end
-  takeBuyer()
-  takeClient()
+  gcraTake(KEYS[7], nowUs, buyerTat)
+  gcraTake(KEYS[8], nowUs, clientTat)
 end
 
 -- The Idempotency-Key claim, when this call makes it (claimAndPurchase-9.lua): the key binds
@@ -95,10 +105,11 @@ end
 local claimedNow = false
 if claimKey then
   local claim = redis.pcall('SET', claimKey, claimValue, 'EX', claimTtl, 'NX', 'GET')
-  if wrongType(claim) then
+  if type(claim) == 'table' then
     return {-13, claimKey}
   end
   if claim then
+--- @include "claimedOrder"
     local claimedOrder = claimedOrderOf(claim)
     if not claimedOrder then
       return {-5}
@@ -111,23 +122,13 @@ if claimKey then
   end
 end
 
--- A refusal takes back the claim this call made: a refused attempt leaves nothing in
--- Redis (a retry with the key decides again; nothing needs replaying). Atomic with the
--- claim, so no other request with the key can have bought under it meanwhile.
-local function refuse(reply)
-  if claimedNow then
-    redis.call('DEL', claimKey)
-  end
-  return reply
-end
-
 -- An order id claimed in this very call is fresh (random, and no other call can hold it
 -- yet), so it names no order: only an id claimed earlier may have one to replay. Not so
 -- when the caller claimed: another request with the same key may have run its script
 -- between that claim and this one.
 if not claimedNow then
   local existing = redis.pcall('HMGET', orderKey, 'user', 'sku', 'quantity', 'status', 'createdAt', 'expiresAt')
-  if wrongType(existing) then
+  if existing.err then
     return {-13, orderKey}
   end
   if existing[1] then
@@ -141,87 +142,91 @@ end
 
 -- Only for a while after a rebuild (the field is absent otherwise): the caller may have
 -- claimed its key before the rebuild restored the claim to the order PostgreSQL has.
-if sku[7] and tonumber(sku[7]) > now then
+if sku[7] and sku[7] + 0 > now then
   local restored = redis.call('HGET', restoredKey, claimName)
   if restored and restored ~= orderId then
     return {-16, restored}
   end
 end
 
+-- The rest of the checks, each a refusal or nothing. A refusal takes back the claim this
+-- call made: a refused attempt leaves nothing in Redis (a retry with the key decides
+-- again; nothing needs replaying). Atomic with the claim, so no other request with the
+-- key can have bought under it meanwhile.
+local refusal = nil
+local available = sku[1] + 0
 -- Passes the SKU asks for, checked by the caller (signed tokens) and vouched for here.
 -- After the replay above: a retry of a purchase that was made replays even once its
 -- admission has lapsed.
 if needsQualification and not string.find(passes, 'q', 1, true) then
-  return refuse({-18})
-end
-if needsAdmission and not string.find(passes, 'a', 1, true) then
-  return refuse({-17})
-end
-
-if sku[6] == '1' then
-  return refuse({-6})
-end
-
+  refusal = {-18}
+elseif needsAdmission and not string.find(passes, 'a', 1, true) then
+  refusal = {-17}
+elseif sku[6] == '1' then
+  refusal = {-6}
 -- A window bound of '0' is open: no conversion for it.
-if (sku[3] ~= '0' and now < tonumber(sku[3])) or (sku[4] ~= '0' and now >= tonumber(sku[4])) then
-  return refuse({-2})
+elseif (sku[3] ~= '0' and now < sku[3] + 0) or (sku[4] ~= '0' and now >= sku[4] + 0) then
+  refusal = {-2}
+else
+  local held = redis.pcall('HGET', usersKey, userId)
+  -- A held count that is not a whole number is a corrupt hash: refused before any write
+  -- (HINCRBY below would fail only after the stock and the stream had changed).
+  if type(held) == 'table' or (held and not string.match(held, '^%d+$')) then
+    refusal = {-13, usersKey}
+  else
+    held = held and held + 0 or 0
+    if held + quantity > sku[2] + 0 then
+      refusal = {-3, held}
+    elseif available < quantity then
+      refusal = {-4, available}
+    end
+  end
+end
+-- The event and the two writes that can still be refused, when no check refused.
+local quantityText, availableAfter, seq, expiresAt, expiresAtText = ARGV[3]
+if not refusal then
+  -- The event, as JSON without cjson (building and encoding a table took a fifth of the
+  -- script's time), concatenated from strings: the values the script holds as text go in
+  -- as they are (the quantity as sent, the supply as stored, the clock), and the three new
+  -- numbers are formatted once each as integers, then reused by the writes below. A Lua
+  -- number handed to redis.call or to `..` is converted with printf's floating-point
+  -- path, which cost more than any command here. Every string in the event matches
+  -- ID_PATTERN, ORDER_ID_PATTERN or IDEMPOTENCY_KEY_PATTERN (src/shared/keys.ts), none of
+  -- which admits a character JSON escapes (test/unit/keys.test.ts keeps it so), and the
+  -- quantity is the caller's validated whole number. Built before any write: a malformed
+  -- SKU hash fails here, with nothing written.
+  availableAfter = string.format('%d', available - quantity)
+  seq = string.format('%d', (sku[8] or 0) + 1)
+  expiresAt = now + sku[5] * 1000
+  expiresAtText = string.format('%d', expiresAt)
+  local event = '{"v":1,"type":"order.reserved","sku":"' .. skuId .. '","seq":' .. seq ..
+    ',"delta":-' .. quantityText .. ',"stockAfter":' .. availableAfter .. ',"suppliedAfter":' ..
+    sku[9] .. ',"at":' .. nowText .. ',"orderId":"' .. orderId .. '","userId":"' .. userId ..
+    '","quantity":' .. quantityText .. ',"status":"reserved","idempotencyKey":"' .. idemKey ..
+    '","createdAt":' .. nowText .. ',"expiresAt":' .. expiresAtText .. '}'
+  -- With tracing on, the traceparent of the caller's span rides in the event (the relay and
+  -- the writer continue the trace from it). Checked here too, so the event stays valid JSON.
+  if #traceparent == 55 and string.match(traceparent, '^00%-%x+%-%x+%-%x%x$') then
+    event = string.sub(event, 1, -2) .. ',"traceparent":"' .. traceparent .. '"}'
+  end
+
+  -- Writes. The expiry index and the stream first: they are the keys not read above. A
+  -- refused stream takes back the expiry entry, which leaves the index as it was.
+  local expiry = skuId .. ':' .. orderId
+  if type(redis.pcall('ZADD', expiriesKey, expiresAtText, expiry)) == 'table' then
+    refusal = {-13, expiriesKey}
+  elseif type(redis.pcall('XADD', eventsKey, '*', 'e', event)) == 'table' then
+    redis.call('ZREM', expiriesKey, expiry)
+    refusal = {-13, eventsKey}
+  end
+end
+if refusal then
+  if claimedNow then
+    redis.call('DEL', claimKey)
+  end
+  return refusal
 end
 
-local held = redis.pcall('HGET', usersKey, userId)
-if wrongType(held) then
-  return refuse({-13, usersKey})
-end
--- A held count that is not a whole number is a corrupt hash: refused before any write
--- (HINCRBY below would fail only after the stock and the stream had changed).
-if held and not string.match(held, '^%d+$') then
-  return refuse({-13, usersKey})
-end
-held = held and tonumber(held) or 0
-if held + quantity > tonumber(sku[2]) then
-  return refuse({-3, held})
-end
-
-local available = tonumber(sku[1])
-if available < quantity then
-  return refuse({-4, available})
-end
-
--- The event, as JSON without cjson (building and encoding a table took a fifth of the
--- script's time), concatenated from strings: the values the script holds as text go in
--- as they are (the quantity as sent, the supply as stored, the clock), and the three new
--- numbers are formatted once each as integers, then reused by the writes below. A Lua
--- number handed to redis.call or to `..` is converted with printf's floating-point
--- path, which cost more than any command here. Every string in the event matches
--- ID_PATTERN, ORDER_ID_PATTERN or IDEMPOTENCY_KEY_PATTERN (src/shared/keys.ts), none of
--- which admits a character JSON escapes (test/unit/keys.test.ts keeps it so), and the
--- quantity is the caller's validated whole number. Built before any write: a malformed
--- SKU hash fails here, with nothing written.
-local quantityText = ARGV[3]
-local availableAfter = string.format('%d', available - quantity)
-local seq = string.format('%d', tonumber(sku[8] or '0') + 1)
-local expiresAt = now + tonumber(sku[5]) * 1000
-local expiresAtText = string.format('%d', expiresAt)
-local event = '{"v":1,"type":"order.reserved","sku":"' .. skuId .. '","seq":' .. seq ..
-  ',"delta":-' .. quantityText .. ',"stockAfter":' .. availableAfter .. ',"suppliedAfter":' ..
-  sku[9] .. ',"at":' .. nowText .. ',"orderId":"' .. orderId .. '","userId":"' .. userId ..
-  '","quantity":' .. quantityText .. ',"status":"reserved","idempotencyKey":"' .. idemKey ..
-  '","createdAt":' .. nowText .. ',"expiresAt":' .. expiresAtText .. '}'
--- With tracing on, the traceparent of the caller's span rides in the event (the relay and
--- the writer continue the trace from it). Checked here too, so the event stays valid JSON.
-if #traceparent == 55 and string.match(traceparent, '^00%-%x+%-%x+%-%x%x$') then
-  event = string.sub(event, 1, -2) .. ',"traceparent":"' .. traceparent .. '"}'
-end
-
--- Writes. The expiry index and the stream first: they are the keys not read above. A
--- refused stream takes back the expiry entry, which leaves the index as it was.
-local expiry = skuId .. ':' .. orderId
-if wrongType(redis.pcall('ZADD', expiriesKey, expiresAtText, expiry)) then
-  return refuse({-13, expiriesKey})
-end
-if wrongType(redis.pcall('XADD', eventsKey, '*', 'e', event)) then
-  redis.call('ZREM', expiriesKey, expiry)
-  return refuse({-13, eventsKey})
-end
 redis.call('HSET', skuKey, 'available', availableAfter, 'seq', seq)
 redis.call('HINCRBY', usersKey, userId, quantityText)
 redis.call('HSET', orderKey, 'user', userId, 'sku', skuId, 'quantity', quantityText,

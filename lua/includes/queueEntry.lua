@@ -19,10 +19,11 @@ local function queueEntry(skuKey, rateKey, deploymentRate, deploymentBurst)
   if needsAdmission == nil then
     return nil, {-13, skuKey}
   end
-  local wait = gcra(rateKey, nowUs, tonumber(rate or deploymentRate), tonumber(burst or deploymentBurst))
+  local wait, newTat = gcraPeek(rateKey, nowUs, tonumber(rate or deploymentRate), tonumber(burst or deploymentBurst))
   if wait > 0 then
     return nil, {-19, wait}
   end
+  gcraTake(rateKey, nowUs, newTat)
   return {
     available = tonumber(sku[1]),
     startsAt = tonumber(sku[3]),
