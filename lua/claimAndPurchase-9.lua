@@ -4,9 +4,9 @@
   the SKU's keys (in the partition's) may meet in one script.
 
   Input: as purchase-8.lua, plus
-    KEYS[9] the claim key (SET NX with ARGV[11] as its value, or read when it exists)
-    ARGV[10] the claim's time to live in seconds
-    ARGV[11] the claim's value for ARGV[4] (claimValue in src/shared/keys.ts)
+    KEYS[9] the claim key (SET NX with the claim's value for ARGV[4], claimValue in
+            src/shared/keys.ts, or read when it exists); also the claim's name in KEYS[6]
+    ARGV[9] the claim's time to live in seconds
     ARGV[4] is a fresh order id, used when the claim is new; an existing claim for the
     same SKU and quantity continues with its own order id.
   Output: as purchase-8.lua; the order id at the end of a success says which order it is.
@@ -14,6 +14,6 @@
   leaves nothing (its key binds no body; a retry decides again). A claim made earlier gets
   its full time to live back when its order is made.
 ]]
-local claimKey, claimTtl, claimValue = KEYS[9], ARGV[10], ARGV[11]
+local claimKey, claimTtl, claimName = KEYS[9], ARGV[9], KEYS[9]
 
 --- @include "purchase"

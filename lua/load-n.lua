@@ -26,8 +26,7 @@
     ARGV[13 + 2A] the settings' version (0, never changed: not written)
     ARGV[14 + 2A] U, the number of holders
     then the holders, 2U values: userId, units held by the user's live orders
-    then the reservations, 6 values each: orderId, userId, quantity, createdAt, expiresAt,
-      idempotencyKey
+    then the reservations, 5 values each: orderId, userId, quantity, createdAt, expiresAt
   Output:
     {1}   loaded
     {-12} already present (fresh)
@@ -77,11 +76,11 @@ for i = 0, holders - 1 do
 end
 local n = 0
 local first = at + 2 + holders * 2
-while ARGV[first + n * 6] do
-  local base = first + n * 6
+while ARGV[first + n * 5] do
+  local base = first + n * 5
   local orderId, expiresAt = ARGV[base], ARGV[base + 4]
   redis.call('HSET', KEYS[5 + n], 'user', ARGV[base + 1], 'sku', skuId, 'quantity', ARGV[base + 2],
-    'status', 'reserved', 'createdAt', ARGV[base + 3], 'expiresAt', expiresAt, 'idemKey', ARGV[base + 5])
+    'status', 'reserved', 'createdAt', ARGV[base + 3], 'expiresAt', expiresAt)
   redis.call('PERSIST', KEYS[5 + n])
   redis.call('ZADD', expiriesKey, expiresAt, skuId .. ':' .. orderId)
   n = n + 1

@@ -17,14 +17,15 @@
     KEYS[7] the buyer's rate-limit key for this SKU
     KEYS[8] the client address's rate-limit key for this SKU
     ARGV[1] sku id   ARGV[2] user id   ARGV[3] quantity   ARGV[4] order id
-    ARGV[5] idempotency key   ARGV[6] the claim's key name (a field of KEYS[6])
-    ARGV[7] the deployment's rate limits, '<buyer rate>|<buyer burst>|<client address
+    ARGV[5] idempotency key
+    ARGV[6] the deployment's rate limits, '<buyer rate>|<buyer burst>|<client address
             rate>|<its burst>' (purchases per second, a rate of 0 is no limit; the SKU's
             gate overrides the buyer's), '' when none is on, '-' when this request was
             counted by an earlier call (no limit applies)
-    ARGV[8] the passes the caller verified: 'a' admitted (Admission-Token), 'q' qualified
+    ARGV[7] the passes the caller verified: 'a' admitted (Admission-Token), 'q' qualified
             (Qualification-Token), in any order; '' none
-    ARGV[9] the W3C traceparent to carry in the event, '' when tracing is off
+    ARGV[8] the W3C traceparent to carry in the event, '' when tracing is off
+    ARGV[9] the claim's key name (a field of KEYS[6])
   Output (the order layout every order script answers with, plus the order id):
     {1, 'reserved', quantity, createdAt, expiresAt, user, available, orderId}  order created
     {2, status, quantity, createdAt, expiresAt, user, nil, orderId}   replay of the existing order
@@ -43,6 +44,6 @@
     {-19, ms}  over the buyer's or the client address's rate: retry after ms (nothing written)
 ]]
 -- The caller has claimed the key.
-local claimKey, claimTtl, claimValue = nil, nil, nil
+local claimKey, claimTtl, claimName = nil, nil, ARGV[9]
 
 --- @include "purchase"

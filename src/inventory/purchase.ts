@@ -140,20 +140,13 @@ export class Purchases extends InventoryPart {
       r.quantity,
       orderId,
       r.idempotencyKey,
-      r.claimKey,
       r.limitsTaken ? '-' : this.limits(clientLimited),
       r.passes,
       r.traceparent ?? '',
     ];
-    if (!claimHere) return this.redis.fsPurchase(...keys, ...argv);
-    const claim = claimValue({ sku: r.skuId, quantity: r.quantity, orderId });
-    return this.redis.fsClaimAndPurchase(
-      ...keys,
-      r.claimKey,
-      ...argv,
-      o.idempotencyTtlSeconds,
-      claim,
-    );
+    if (!claimHere) return this.redis.fsPurchase(...keys, ...argv, r.claimKey);
+    // The script derives the claim's value (claimValue) and name (its key) itself.
+    return this.redis.fsClaimAndPurchase(...keys, r.claimKey, ...argv, o.idempotencyTtlSeconds);
   }
 
   /** The deployment's limits as the script takes them: '' when none is on. */

@@ -78,14 +78,7 @@ export class Rebuilder extends InventoryPart {
     args.push(admission.length / 2, ...admission, sku.admissionVersion, holders.length);
     for (const h of holders) args.push(h.user_id, h.held);
     for (const o of reservations) {
-      args.push(
-        o.id,
-        o.userId,
-        o.quantity,
-        o.createdAt.getTime(),
-        o.expiresAt.getTime(),
-        o.idempotencyKey,
-      );
+      args.push(o.id, o.userId, o.quantity, o.createdAt.getTime(), o.expiresAt.getTime());
     }
     const reply = await this.redis.fsLoad(keys.length, ...keys, ...args);
     return Number(reply[0]) === ScriptCode.Done;
@@ -140,7 +133,6 @@ export class Rebuilder extends InventoryPart {
             status: o.status,
             createdAt: o.createdAt.getTime(),
             expiresAt: o.expiresAt.getTime(),
-            idemKey: o.idempotencyKey,
           }),
           this.redis.expire(
             key,
