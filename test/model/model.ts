@@ -12,6 +12,11 @@ export interface ModelSku {
   limit: number;
   ttlMs: number;
   paused: boolean;
+  /**
+   * When the sweeper could last start returning this SKU's units again (it cannot while
+   * the SKU is paused, being repaired or rebuilt, or while Redis is away): 0 if never held.
+   */
+  sweepableFrom: number;
   /** Events the SKU has issued: Redis's `seq`, PostgreSQL's last_sequence once drained. */
   seq: number;
   holders: Map<string, number>;
@@ -63,6 +68,7 @@ export class Model {
       limit,
       ttlMs,
       paused: false,
+      sweepableFrom: 0,
       seq: 0,
       holders: new Map(),
     });
@@ -70,14 +76,28 @@ export class Model {
   }
 
   /**
-   * Whether a reservation is certainly live, certainly expired (swept), or in the window
-   * where the real clock decides.
+   * Whether a reservation is certainly live, certainly expired (swept), past its expiry
+   * but held (its SKU is paused: the sweeper returns nothing of it until it resumes), or in
+   * the window where the real clock decides.
    */
-  expiry(o: ModelOrder, now: number): 'live' | 'expired' | 'unsure' {
+  expiry(o: ModelOrder, now: number): 'live' | 'held' | 'expired' | 'unsure' {
     if (o.status !== 'reserved') return 'live';
     if (now < o.expiresAt - 200) return 'live';
-    if (now > o.expiresAt + SWEEP_SLACK_MS) return 'expired';
+    const s = this.skus.get(o.sku)!;
+    if (s.paused) return now > o.expiresAt + 200 ? 'held' : 'unsure';
+    if (now > this.sweptBy(o)) return 'expired';
     return 'unsure';
+  }
+
+  /** The time by which the sweeper has certainly returned a reservation's units. */
+  sweptBy(o: ModelOrder): number {
+    return Math.max(o.expiresAt, this.skus.get(o.sku)!.sweepableFrom) + SWEEP_SLACK_MS;
+  }
+
+  /** The sweeper can act on the SKU again from `now` (a resume, a repair or a rebuild ended). */
+  sweepable(skuId: string, now: number): void {
+    const s = this.skus.get(skuId);
+    if (s) s.sweepableFrom = now;
   }
 
   /** The sweeper expired it: units back, exactly once. */
@@ -163,11 +183,13 @@ export class Model {
     return { status: 200, order: { status: 'cancelled' } };
   }
 
-  confirm(user: string, orderId: string): Expect {
+  confirm(user: string, orderId: string, now: number): Expect {
     const o = this.orders.get(orderId);
     if (!o || o.user !== user) return { status: 404, code: 'ORDER_NOT_FOUND' };
     if (o.status === 'confirmed') return { status: 200, order: { status: 'confirmed' } };
-    if (o.status === 'expired') return { status: 409, code: 'ORDER_EXPIRED' };
+    // Past its expiry is expired for a payment, swept or not (held by a pause).
+    if (o.status === 'expired' || (o.status === 'reserved' && now >= o.expiresAt))
+      return { status: 409, code: 'ORDER_EXPIRED' };
     if (o.status === 'cancelled') return { status: 409, code: 'ORDER_NOT_CONFIRMABLE' };
     if (this.skus.get(o.sku)!.paused) return { status: 503, code: 'SKU_UNAVAILABLE' };
     o.status = 'confirmed';

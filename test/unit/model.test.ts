@@ -24,7 +24,7 @@ describe('reference model', () => {
     assert.equal(m.cancel('u1', 'o1').status, 200);
     assert.equal(m.cancel('u1', 'o1').status, 200, 'idempotent');
     assert.equal(m.skus.get('a')!.available, 3, 'units back once');
-    assert.equal(m.confirm('u1', 'o1').code, 'ORDER_NOT_CONFIRMABLE');
+    assert.equal(m.confirm('u1', 'o1', 0).code, 'ORDER_NOT_CONFIRMABLE');
     assert.deepEqual(m.check(), []);
   });
 
@@ -39,8 +39,31 @@ describe('reference model', () => {
     assert.equal(m.expiry(o, 9000), 'expired');
     m.sweep(9000);
     assert.equal(o.status, 'expired');
-    assert.equal(m.confirm('u', 'o').code, 'ORDER_EXPIRED');
+    assert.equal(m.confirm('u', 'o', 9000).code, 'ORDER_EXPIRED');
     assert.equal(m.skus.get('a')!.seq, 2);
+    assert.deepEqual(m.check(), []);
+  });
+
+  it('a paused SKU holds its due reservations; they expire only once it resumes', () => {
+    const m = new Model();
+    m.createSku('a', 1, 1, 1000);
+    m.buy('u', 'a', 1, 'k');
+    m.accept('u', 'a', 1, 'k', 'o', 5000);
+    m.setPaused('a', true);
+    const o = m.orders.get('o')!;
+    assert.equal(m.expiry(o, 5100), 'unsure');
+    assert.equal(m.expiry(o, 9000), 'held');
+    m.sweep(9000);
+    assert.equal(o.status, 'reserved', 'the sweeper returns nothing while paused');
+    assert.equal(m.skus.get('a')!.available, 0);
+    assert.equal(m.cancel('u', 'o').code, 'SKU_UNAVAILABLE');
+    assert.equal(m.confirm('u', 'o', 9000).code, 'ORDER_EXPIRED', 'past its expiry all the same');
+    m.setPaused('a', false);
+    m.sweepable('a', 10_000);
+    assert.equal(m.expiry(o, 10_500), 'unsure', 'the sweeper needs its slack after the resume');
+    m.sweep(12_000);
+    assert.equal(o.status, 'expired');
+    assert.equal(m.skus.get('a')!.available, 1);
     assert.deepEqual(m.check(), []);
   });
 
