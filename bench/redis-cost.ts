@@ -41,6 +41,11 @@ export interface RedisCostResult {
   singleNode: PathCost;
   /** The path on a Redis Cluster: the claim, then the script (two round trips). */
   cluster: PathCost;
+  /**
+   * The single-node path with the deployment's default buyer limit on (5/s, burst 10; the
+   * bench turns it off elsewhere): what that admission control adds to each purchase.
+   */
+  buyerLimit: PathCost;
   perSkuCapacityPerS: number;
   pgHotRowPerS: number;
   perSkuCapacityVsPg: number;
@@ -50,6 +55,8 @@ export interface RedisCostResult {
    * Undefined when valgrind is not installed.
    */
   instructionsPerPurchase?: number;
+  /** The same with the default buyer limit on. */
+  instructionsPerPurchaseBuyerLimit?: number;
 }
 
 function commandStats(info: string): Map<string, { calls: number; usec: number }> {
@@ -97,6 +104,9 @@ async function pgHotRow(cfg: Config, durationS: number): Promise<number> {
     await pool.end();
   }
 }
+
+/** The deployment's default buyer limit (src/shared/config.ts). */
+const BUYER_LIMIT = { RATE_LIMIT_BUYER_PER_S: '5', RATE_LIMIT_BUYER_BURST: '10' };
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -151,7 +161,10 @@ const available = (cmd: string) =>
  * every instruction the server spends on those requests (reading and parsing them, the
  * script, writing the replies), and nothing of its timers.
  */
-export async function instructionsPerPurchase(purchases: number): Promise<number | undefined> {
+export async function instructionsPerPurchase(
+  purchases: number,
+  env: Record<string, string> = {},
+): Promise<number | undefined> {
   if (!available('valgrind') || !available('callgrind_control')) return undefined;
   const dir = mkdtempSync(join(tmpdir(), 'flashsale-callgrind-'));
   const port = await freePort();
@@ -182,6 +195,7 @@ export async function instructionsPerPurchase(purchases: number): Promise<number
   // Under callgrind every command is some 50 times slower.
   const cfg = loadConfig({
     ...process.env,
+    ...env,
     REDIS_URL: url,
     REDIS_DURABILITY: 'none',
     REDIS_COMMAND_TIMEOUT_MS: '60000',
@@ -242,31 +256,47 @@ export async function redisCostBench(opts: {
   const cfg = loadConfig({ ...process.env, REDIS_URL: redis.url, LOG_LEVEL: 'warn' });
   const single = new Engine(cfg, 'bench-redis-cost', { claimInScript: true });
   const cluster = new Engine(cfg, 'bench-redis-cost-2', { claimInScript: false });
+  const limited = new Engine(
+    loadConfig({ ...process.env, ...BUYER_LIMIT, REDIS_URL: redis.url, LOG_LEVEL: 'warn' }),
+    'bench-redis-cost-3',
+    { claimInScript: true },
+  );
   try {
     const sku = uid('cost');
-    const stock = (opts.purchases + 500) * opts.rounds * 2;
+    const stock = (opts.purchases + 500) * opts.rounds * 3;
     await single.inventory.createSku({ sku, name: sku, stock, perUserLimit: stock });
-    const rounds: { single: PathCost[]; cluster: PathCost[] } = { single: [], cluster: [] };
+    const rounds: Record<'single' | 'cluster' | 'buyerLimit', PathCost[]> = {
+      single: [],
+      cluster: [],
+      buyerLimit: [],
+    };
     for (let r = 0; r < opts.rounds; r++) {
       rounds.single.push(await measure(single, sku, opts.purchases));
       rounds.cluster.push(await measure(cluster, sku, opts.purchases));
+      rounds.buyerLimit.push(await measure(limited, sku, opts.purchases));
     }
     const singleNode = medianRound(rounds.single);
     const pgRate = await pgHotRow(cfg, opts.pgDurationS);
     const instructions = await instructionsPerPurchase(2000);
+    const instructionsBuyerLimit = await instructionsPerPurchase(2000, BUYER_LIMIT);
     return {
       purchases: opts.purchases,
       rounds: opts.rounds,
       singleNode,
       cluster: medianRound(rounds.cluster),
+      buyerLimit: medianRound(rounds.buyerLimit),
       perSkuCapacityPerS: 1e6 / singleNode.redisUsPerPurchase,
       pgHotRowPerS: pgRate,
       perSkuCapacityVsPg: 1e6 / singleNode.redisUsPerPurchase / pgRate,
       ...(instructions !== undefined ? { instructionsPerPurchase: instructions } : {}),
+      ...(instructionsBuyerLimit !== undefined
+        ? { instructionsPerPurchaseBuyerLimit: instructionsBuyerLimit }
+        : {}),
     };
   } finally {
     await single.stop();
     await cluster.stop();
+    await limited.stop();
     await redis.close();
   }
 }

@@ -119,10 +119,12 @@ async function runOnce(run: number): Promise<void> {
       '| --- | --- |',
       ...path('single node (claim in the script)', c.singleNode),
       ...path('Redis Cluster path (claim, then script)', c.cluster),
+      ...path('single node, default buyer limit on (5/s)', c.buyerLimit),
       `| per-SKU capacity (purchases/s = 1 s / Redis time, single node) | ${fmt(c.perSkuCapacityPerS)} |`,
       `| PostgreSQL hot row (purchases/s, 50 sessions) | ${fmt(c.pgHotRowPerS)} |`,
       `| per-SKU capacity vs PostgreSQL hot row | ${fmt(c.perSkuCapacityVsPg, 1)}x |`,
       `| redis-server instructions per purchase (callgrind, single node) | ${c.instructionsPerPurchase !== undefined ? fmt(c.instructionsPerPurchase) : 'not measured: valgrind is not installed'} |`,
+      `| the same, default buyer limit on | ${c.instructionsPerPurchaseBuyerLimit !== undefined ? fmt(c.instructionsPerPurchaseBuyerLimit) : 'not measured'} |`,
       '',
     );
   }

@@ -85,6 +85,12 @@ const FIGURES: {
     read: (r) => r.cost?.singleNode.redisUsPerPurchase,
   },
   {
+    key: 'redisUsPerPurchaseBuyerLimit',
+    label: 'Redis time per purchase, default buyer limit on (µs)',
+    digits: 1,
+    read: (r) => r.cost?.buyerLimit?.redisUsPerPurchase,
+  },
+  {
     key: 'redisInstructionsPerPurchase',
     label: 'redis-server instructions per purchase (callgrind)',
     digits: 0,
