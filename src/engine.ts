@@ -118,6 +118,11 @@ export class Engine {
     });
   }
 
+  /** Per Kafka partition, the events the DB writer has not committed yet. */
+  kafkaLag(): Promise<Map<number, number>> {
+    return this.withAdmin(() => this.gauge.kafkaLag());
+  }
+
   private adminConnection: Promise<void> | undefined;
   private adminClosed = false;
   /** Requests on the admin client in flight: stop() lets them end before disconnecting. */
@@ -164,7 +169,7 @@ export class Engine {
     // The on-demand pass's reconciler: its lease is released on stop like the periodic one's.
     const adminReconciler = this.createReconciler();
     this.closers.push(() => adminReconciler.stop());
-    const kafkaLag = () => this.withAdmin(() => this.gauge.kafkaLag());
+    const kafkaLag = () => this.kafkaLag();
     // The live sale view (JSON, event stream, page, per-SKU gauges), summing the sale
     // counters every API process publishes, this one included.
     const live = new LiveView({

@@ -184,9 +184,45 @@ export async function waitForDrain(engine: Engine, skus: string[], timeoutMs = 6
     if (last.length === skus.length && last.every((c) => c.lag === 0)) return last;
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(
-    `pipeline did not drain: ${JSON.stringify(last.filter((c) => c.lag !== 0).slice(0, 3))}`,
-  );
+  const lagging = last.filter((c) => c.lag !== 0).slice(0, 3);
+  const where = await pipelineReport(engine, [
+    ...new Set(lagging.map((c) => engine.keys.partitionOf(c.sku))),
+  ]).catch((err: unknown) => `(no report: ${String(err)})`);
+  throw new Error(`pipeline did not drain: ${JSON.stringify(lagging)}\n${where}`);
+}
+
+/**
+ * Where a partition's events stand, stage by stage, for a failure message: the Redis
+ * stream (entries, the relay group's delivered and pending ones, its consumers), the
+ * relay lease, and the DB writer's lag on the Kafka partition.
+ */
+export async function pipelineReport(engine: Engine, partitions: number[]): Promise<string> {
+  const flat = (reply: unknown) => {
+    const list = reply as unknown[];
+    const out: Record<string, unknown> = {};
+    for (let i = 0; i + 1 < list.length; i += 2) out[String(list[i])] = list[i + 1];
+    return out;
+  };
+  const kafka = await engine.kafkaLag().catch((err: unknown) => String(err));
+  const lines: string[] = [];
+  for (const p of partitions) {
+    const stream = engine.keys.events(p);
+    const newest = await engine.redis.xrevrange(stream, '+', '-', 'COUNT', 1);
+    const groups = ((await engine.redis.xinfo('GROUPS', stream).catch(() => [])) as unknown[]).map(
+      flat,
+    );
+    const consumers = await engine.redis
+      .xinfo('CONSUMERS', stream, 'relay')
+      .then((cs) => (cs as unknown[]).map(flat))
+      .catch((err: unknown) => String(err));
+    const lease = await engine.redis.pttl(engine.keys.lock(p, 'relay'));
+    lines.push(
+      `partition ${p}: stream length ${await engine.redis.xlen(stream)}, newest ${newest[0]?.[0] ?? 'none'}; ` +
+        `groups ${JSON.stringify(groups)}; relay consumers ${JSON.stringify(consumers)}; ` +
+        `relay lease ttl ${lease} ms; Kafka lag ${typeof kafka === 'string' ? kafka : kafka.get(p)}`,
+    );
+  }
+  return lines.join('\n');
 }
 
 /** Polls `fn` until it gives a value (not undefined), or fails after `timeoutMs`. */

@@ -38,6 +38,9 @@ export async function isolatedRun(
     KAFKA_TOPIC: topic,
     KAFKA_WRITER_GROUP: group,
     ...(redis ? { REDIS_URL: redis.url } : {}),
+    // The engine processes a run starts log under a folder of the run's own, so runs side
+    // by side do not write into each other's files.
+    TEST_LOG_DIR: `.services/test-logs/${kind}-${id}`,
     // Tests and the model buy many times a second as one buyer; the rate-limit tests turn
     // the limit on for their own engines.
     RATE_LIMIT_BUYER_PER_S: process.env.RATE_LIMIT_BUYER_PER_S ?? '0',
@@ -67,7 +70,7 @@ export async function isolatedRun(
     throw err;
   }
   log(
-    `${kind} run ${id}: ${redis ? `redis ${redis.url}, ` : ''}database ${dbName}, topic ${topic}`,
+    `${kind} run ${id}: ${redis ? `redis ${redis.url}, ` : ''}database ${dbName}, topic ${topic}, logs ${env.TEST_LOG_DIR}`,
   );
   return { id, env, close };
 }

@@ -1,6 +1,6 @@
 // Engine processes for drills: `node <compiled src/main.js> <roles>`, detached from the
-// test's stdio with their logs under .services/test-logs, restarted when killed, and
-// always reaped when the test process ends.
+// test's stdio with their logs under TEST_LOG_DIR (default .services/test-logs), restarted
+// when killed, and always reaped when the test process ends.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -21,13 +21,14 @@ export interface Proc {
 }
 
 export function spawnRoles(name: string, roles: string[], env: Record<string, string> = {}): Proc {
-  mkdirSync('.services/test-logs', { recursive: true });
+  const logs = process.env.TEST_LOG_DIR ?? '.services/test-logs';
+  mkdirSync(logs, { recursive: true });
   const child = spawn(process.execPath, [mainJs, ...roles], {
     env: { ...process.env, LOG_LEVEL: 'info', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);
-  const log = createWriteStream(`.services/test-logs/${name}.log`, { flags: 'a' });
+  const log = createWriteStream(`${logs}/${name}.log`, { flags: 'a' });
   child.stderr!.pipe(log);
   const lines = createInterface({ input: child.stdout! });
   const url = new Promise<string>((resolve) => {
