@@ -523,6 +523,33 @@ class ForgetKey implements Cmd {
   toString = () => `forgetLastKey(u${this.user})`;
 }
 
+/**
+ * The buyers of the latest orders retry them, as a client whose answer was lost in the
+ * fault would: each retry must replay its order, never buy again (the claims must have
+ * survived the fault, or come back with the rebuild). Random buys alone retried a key
+ * across a loss of Redis's data too seldom to find a rebuild that forgot the claims.
+ */
+async function retryLastPurchases(m: Model, r: Real, what: string): Promise<void> {
+  await settle(m);
+  const latest = [...m.claims].filter(([, c]) => c.orderId).slice(-RETRIED_AFTER_FAULT);
+  await Promise.all(
+    latest.map(async ([claimKey, c]) => {
+      const at = claimKey.indexOf('|');
+      const user = claimKey.slice(0, at);
+      const key = claimKey.slice(at + 1);
+      const want = m.buy(user, c.sku, c.quantity, key);
+      const got = await r.send('POST', `/v1/skus/${c.sku}/purchases`, await r.jwt(user), {
+        body: { quantity: c.quantity },
+        key,
+      });
+      compare(`${what}: ${user} retries key ${key}`, got, want);
+    }),
+  );
+}
+
+/** How many of the latest orders are retried after a fault of Redis. */
+const RETRIED_AFTER_FAULT = 6;
+
 type Fault =
   | 'kill-relay'
   | 'kill-writer'
@@ -555,6 +582,7 @@ class Nemesis implements Cmd {
         // due meanwhile once it answers again. Judging as if it had swept all along found
         // a reservation "certainly expired" still live (seed 20261205, a cancel answered 200).
         for (const sku of m.skus.keys()) m.sweepable(sku, Date.now());
+        await retryLastPurchases(m, r, this.toString());
         return;
       case 'flush-redis': {
         // Once PostgreSQL has everything, Redis loses all of it: the engine must rebuild.
@@ -573,6 +601,7 @@ class Nemesis implements Cmd {
           );
           m.sweepable(sku, Date.now()); // nothing of it could expire until rebuilt
         }
+        await retryLastPurchases(m, r, this.toString());
         return;
       }
       case 'stop-kafka':
