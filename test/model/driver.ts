@@ -497,7 +497,10 @@ class Wait implements Cmd {
   toString = () => `wait(${this.ms} ms)`;
 }
 
-/** A key's memory runs out: what IDEMPOTENCY_TTL_SECONDS does, now. */
+/**
+ * A key's memory runs out (what IDEMPOTENCY_TTL_SECONDS does, now), and its buyer sends the
+ * same purchase with it again: a new purchase, whose order must get a row of its own.
+ */
 class ForgetKey implements Cmd {
   constructor(readonly user: number) {}
   check = () => true;
@@ -519,6 +522,20 @@ class ForgetKey implements Cmd {
     }
     await engine.redis.del(engine.keys.idempotencyClaim(user, key));
     m.forgetKey(user, key);
+    // The key comes back, as the client may send it again once it is forgotten: for the
+    // same request again, which is now a new purchase with an order (and a row) of its own.
+    const o = orderId ? m.orders.get(orderId) : undefined;
+    if (!o) return;
+    await settle(m, o.sku);
+    const want = m.buy(user, o.sku, o.quantity, key);
+    const got = await r.send('POST', `/v1/skus/${o.sku}/purchases`, await r.jwt(user), {
+      body: { quantity: o.quantity },
+      key,
+      expect503: want.status === 503,
+    });
+    compare(`${this.toString()}: the key reused [key ${key}]`, got, want);
+    if (got.status === 201 && !got.replayed)
+      m.accept(user, o.sku, o.quantity, key, got.body.orderId, Date.parse(got.body.expiresAt));
   }
   toString = () => `forgetLastKey(u${this.user})`;
 }
