@@ -463,6 +463,61 @@ class Admin implements Cmd {
     `${this.action}(s${this.slot}${this.action === 'restock' ? `, ${this.quantity}` : ''})`;
 }
 
+/**
+ * An operator repairs a SKU while its orders change: a restock, a cancel and a confirm of
+ * its live orders are sent `delayMs` after the repair, so some meet its pause. Whatever the
+ * interleaving, each ends well (a change that meets the pause answers 503 and is retried
+ * until the SKU resumes), and the final state is the same: the repair must neither lose a
+ * change nor reuse a sequence number (a change landing between its drained check and its
+ * reload would).
+ */
+class RepairWhileChanging implements Cmd {
+  constructor(
+    readonly slot: number,
+    readonly delayMs: number,
+  ) {}
+  check = (m: Readonly<Model>) => m.skus.size > 0;
+  async run(m: Model, r: Real) {
+    const sku = r.skuIds[this.slot]!;
+    await settle(m, sku);
+    const s = m.skus.get(sku);
+    // Long reservations only, so no order comes due while the repair holds the SKU.
+    if (!s || s.paused || !raceable(m, sku)) return;
+    const live = [...m.orders.values()].filter((o) => o.sku === sku && o.status === 'reserved');
+    const [toCancel, toConfirm] = live;
+    const admin = r.world.adminToken;
+    const repair = r.send('POST', `/v1/admin/skus/${sku}/repair`, admin, {
+      timeoutMs: REPAIR_TIMEOUT_MS,
+    });
+    repair.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+    await sleep(this.delayMs);
+    const [restocked, cancelled, confirmed] = await Promise.all([
+      r.send('POST', `/v1/admin/skus/${sku}/restock`, admin, {
+        body: { quantity: 1, reason: 'model' },
+      }),
+      toCancel && r.send('POST', `/v1/orders/${toCancel.id}/cancel`, await r.jwt(toCancel.user)),
+      toConfirm &&
+        r.send('POST', `/v1/orders/${toConfirm.id}/confirm`, await r.jwt(toConfirm.user)),
+    ]);
+    const repaired = await repair;
+    m.sweepable(sku, Date.now()); // the repair's pause held the sweeper
+    // In the model, as if each change came before the repair: the end state is the same.
+    compare(`${this.toString()}: the restock`, restocked, m.restock(sku, 1));
+    if (toCancel)
+      compare(`${this.toString()}: the cancel`, cancelled!, m.cancel(toCancel.user, toCancel.id));
+    if (toConfirm)
+      compare(
+        `${this.toString()}: the confirm`,
+        confirmed!,
+        m.confirm(toConfirm.user, toConfirm.id, Date.now()),
+      );
+    const want = m.repair(sku);
+    if (repaired.status === 503 && repaired.body?.error?.code === 'REPAIR_FAILED') return;
+    compare(`${this.toString()}: the repair`, repaired, want);
+  }
+  toString = () => `repair(s${this.slot}, while orders change after ${this.delayMs} ms)`;
+}
+
 class OddAdminInput implements Cmd {
   constructor(
     readonly slot: number,
@@ -681,6 +736,9 @@ export function commandArbitrary() {
     fc.constantFrom<Fault>(...crashes, 'pause-kafka', 'pause-kafka').map((f) => new Nemesis(f)),
     fc.tuple(slot, fc.integer({ min: 1, max: 6 })).map(([s, n]) => new HangRedis(s, n)),
     fc.tuple(slot, fc.integer({ min: 2, max: 8 })).map(([s, n]) => new ConcurrentBuys(s, n, true)),
+    fc
+      .tuple(slot, fc.constantFrom(0, 10, 30, 60, 120))
+      .map(([s, ms]) => new RepairWhileChanging(s, ms)),
   ];
 }
 
@@ -724,9 +782,13 @@ function parseCommand(name: string, args: string): Cmd | undefined {
     case 'restock':
       a = /^s(\d), (\d+)$/.exec(args);
       return a ? new Admin(int(a[1]), name, int(a[2])) : undefined;
+    case 'repair':
+      a = /^s(\d), while orders change after (\d+) ms$/.exec(args);
+      if (a) return new RepairWhileChanging(int(a[1]), int(a[2]));
+      a = /^s(\d)$/.exec(args);
+      return a ? new Admin(int(a[1]), name, 1) : undefined;
     case 'pause':
     case 'resume':
-    case 'repair':
       // The quantity is not printed and only restock reads it.
       a = /^s(\d)$/.exec(args);
       return a ? new Admin(int(a[1]), name, 1) : undefined;
