@@ -13,13 +13,13 @@
 // Each applied event carries Redis's stock after it: when PostgreSQL's differs, a DRIFT
 // incident opens at once, under load too (the reconciler only judges equal sequences).
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Consumer, KafkaMessage } from 'kafkajs';
+import type { Consumer, ConsumerRunConfig, KafkaMessage } from 'kafkajs';
 import { context, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import { contextFrom, tracer } from '../shared/tracing.js';
 import { IncidentStore } from '../alerts/incidents.js';
 import type { Db, Prisma } from '../clients/db.js';
 import type { Logger } from '../shared/log.js';
-import { writerBatch, writerDuration, writerEvents } from '../shared/metrics.js';
+import { writerBatch, writerDuration, writerEvents, writerRestarts } from '../shared/metrics.js';
 import { crashPoint } from '../shared/crash.js';
 import { storableText } from '../shared/storable.js';
 import { describeFailure, isPermanent } from './db-failures.js';
@@ -287,8 +287,14 @@ async function parkMessage(
   return { applied: 0, duplicates: 0, anomalies: [anomaly] };
 }
 
+/** The wait before restarting a consumer kafkajs gave up on: doubling, at most 10 s. */
+const restartDelayMs = (restarts: number) => Math.min(10_000, 250 * 2 ** Math.min(restarts, 6));
+
 export class DbWriter {
   private running = false;
+  /** Restarts since the consumer last joined its group. */
+  private restarts = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly db: Db,
@@ -303,7 +309,42 @@ export class DbWriter {
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.opts.topic, fromBeginning: true });
     this.running = true;
-    await this.consumer.run({
+    // kafkajs restarts its consumer after a crash only when it deems the error retriable.
+    // After any other it leaves the consumer disconnected for good, and the process looks
+    // alive while nothing reaches PostgreSQL: KafkaJSGroupCoordinatorNotFound, for one,
+    // when the consumer (re)joins its group as the broker comes back from a restart (seen
+    // in the model-based soak: a writer started then consumed nothing for minutes).
+    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
+      if (!payload.restart && this.running) this.restartLater(payload.error);
+    });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
+      this.restarts = 0;
+    });
+    await this.consumer.run(this.runConfig());
+  }
+
+  /** Runs the consumer again (kafkajs disconnected it when it crashed), after a backoff. */
+  private restartLater(err: Error): void {
+    const delayMs = restartDelayMs(this.restarts);
+    this.restarts += 1;
+    writerRestarts.inc();
+    this.log.error(
+      { err: err.message, name: err.name, restartInMs: delayMs },
+      'the Kafka consumer crashed and kafkajs will not restart it: restarting it',
+    );
+    clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => {
+      if (!this.running) return;
+      // A crash while starting comes back through the CRASH event; a failure before that
+      // (run refusing to start) is retried here.
+      this.consumer.run(this.runConfig()).catch((e: unknown) => {
+        if (this.running) this.restartLater(e instanceof Error ? e : new Error(String(e)));
+      });
+    }, delayMs);
+  }
+
+  private runConfig(): ConsumerRunConfig {
+    return {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.opts.concurrency,
@@ -352,13 +393,14 @@ export class DbWriter {
           await heartbeat();
         }
       },
-    });
+    };
   }
 
   /** Stops fetching, lets the batch in hand finish and commit, then leaves the group. */
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    clearTimeout(this.restartTimer);
     await this.consumer.disconnect();
   }
 }

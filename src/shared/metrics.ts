@@ -73,6 +73,12 @@ export const writerEvents = new client.Counter({
   registers: [registry],
 });
 
+export const writerRestarts = new client.Counter({
+  name: 'flashsale_writer_consumer_restarts_total',
+  help: 'Kafka consumer crashes kafkajs would not restart, restarted by the DB writer.',
+  registers: [registry],
+});
+
 export const reconcilePasses = new client.Counter({
   name: 'flashsale_reconcile_passes_total',
   help: 'Reconciliation passes by result (clean, findings).',
