@@ -53,19 +53,22 @@ function stubConsumer() {
   };
 }
 
-const writerOn = (consumer: Consumer) =>
-  new DbWriter(
+/** A writer started on a stub consumer. */
+async function started() {
+  const stub = stubConsumer();
+  const writer = new DbWriter(
     {} as Db,
-    consumer,
+    stub.consumer,
     { topic: 't', maxBatch: 10, concurrency: 1 },
     createLogger('silent'),
   );
+  await writer.start();
+  return { stub, writer };
+}
 
 describe('the DB writer after its Kafka consumer crashed', () => {
   it('runs the consumer again when kafkajs will not', async () => {
-    const stub = stubConsumer();
-    const writer = writerOn(stub.consumer);
-    await writer.start();
+    const { stub, writer } = await started();
     assert.equal(stub.state.runs, 1);
     stub.crash(false);
     await sleep(600);
@@ -79,9 +82,7 @@ describe('the DB writer after its Kafka consumer crashed', () => {
   });
 
   it('leaves a crash kafkajs restarts itself to kafkajs', async () => {
-    const stub = stubConsumer();
-    const writer = writerOn(stub.consumer);
-    await writer.start();
+    const { stub, writer } = await started();
     stub.crash(true);
     await sleep(600);
     assert.equal(stub.state.runs, 1);
@@ -89,9 +90,7 @@ describe('the DB writer after its Kafka consumer crashed', () => {
   });
 
   it('starts the backoff over once the consumer has joined its group again', async () => {
-    const stub = stubConsumer();
-    const writer = writerOn(stub.consumer);
-    await writer.start();
+    const { stub, writer } = await started();
     stub.crash(false);
     await sleep(600);
     stub.crash(false);
@@ -105,9 +104,7 @@ describe('the DB writer after its Kafka consumer crashed', () => {
   });
 
   it('does not run the consumer again once stopped', async () => {
-    const stub = stubConsumer();
-    const writer = writerOn(stub.consumer);
-    await writer.start();
+    const { stub, writer } = await started();
     stub.crash(false);
     await writer.stop();
     await sleep(600);
