@@ -13,7 +13,8 @@
     KEYS[1] sku state hash        KEYS[2] per-user held units hash
     KEYS[3] order hash            KEYS[4] expiry index (zset)
     KEYS[5] partition event stream
-    KEYS[6] claims restored after a loss of Redis's data (claim key -> order id)
+    KEYS[6] claims restored after a loss of Redis's data (claim key -> '<order id>|<ms until
+            which the claim lives>')
     KEYS[7] the buyer's rate-limit key for this SKU
     KEYS[8] the client address's rate-limit key for this SKU
     ARGV[1] sku id   ARGV[2] user id   ARGV[3] quantity   ARGV[4] order id

@@ -145,11 +145,16 @@ if not claimedNow then
 end
 
 -- Only for a while after a rebuild (the field is absent otherwise): the caller may have
--- claimed its key before the rebuild restored the claim to the order PostgreSQL has.
+-- claimed its key before the rebuild restored the claim to the order PostgreSQL has. Each
+-- restored claim counts only while it lives: the memory of them all lasts as long as the
+-- youngest, and a key whose claim ran out is a new purchase (seed 20261217 of the soak).
 if sku[7] and sku[7] + 0 > now then
   local restored = redis.call('HGET', restoredKey, claimName)
-  if restored and restored ~= orderId then
-    return {-16, restored}
+  if restored then
+    local restoredOrder, livesUntil = string.match(restored, '^([^|]+)|(%d+)$')
+    if restoredOrder and livesUntil + 0 > now and restoredOrder ~= orderId then
+      return {-16, restoredOrder}
+    end
   end
 end
 

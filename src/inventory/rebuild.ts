@@ -114,7 +114,8 @@ export class Rebuilder extends InventoryPart {
         const claimKey = this.keys.idempotencyClaim(o.userId, o.idempotencyKey);
         restoredLeftS = Math.max(restoredLeftS, claimLeftS);
         writes.push(
-          this.redis.hset(k.restoredClaims, claimKey, o.id),
+          // With the claim's own end: the hash lives as long as its youngest claim.
+          this.redis.hset(k.restoredClaims, claimKey, `${o.id}|${o.createdAt.getTime() + claimMs}`),
           this.redis.set(
             claimKey,
             claimValue({ sku: skuId, quantity: o.quantity, orderId: o.id }),

@@ -11,6 +11,7 @@ import {
   testConfig,
   token,
   uid,
+  until,
   waitForDrain,
   type RunningApi,
 } from '../helpers.js';
@@ -49,6 +50,46 @@ describe('Idempotency-Key expiry', () => {
     );
     const anomalies = await api.engine.db.pipelineAnomaly.count({ where: { skuId: sku } });
     assert.equal(anomalies, 0);
+  });
+
+  it('a key reused after it expired is a new order, while a rebuild remembers younger keys', async () => {
+    // A rebuild restores the claims of a SKU's recent orders and remembers them together
+    // (a purchase racing the rebuild checks that memory) for as long as the youngest claim
+    // lives. An older key's claim runs out first; reused after that, it must buy anew, not
+    // replay the old order from that memory (found by the model-based soak, seed 20261217:
+    // createSku, buy, flush-redis, forgetLastKey).
+    const e = api.engine;
+    const sku = uid('idr');
+    await createSku(api, { sku, stock: 10, perUserLimit: 5 });
+    const [old, young] = [uid('idro'), uid('idry')].map((u) => u.replace(/-/g, '_'));
+    const first = await buy(api, sku, await token(old!), 'old-key', 1);
+    const other = await buy(api, sku, await token(young!), 'young-key', 1);
+    assert.equal(first.status, 201);
+    assert.equal(other.status, 201);
+    await waitForDrain(e, [sku]);
+    // The old key has 2 s of memory left when Redis loses the SKU; the young one a whole TTL.
+    const ttlMs = e.cfg.IDEMPOTENCY_TTL_SECONDS * 1000;
+    await e.db.order.update({
+      where: { id: first.body.orderId },
+      data: { createdAt: new Date(Date.now() - ttlMs + 2000) },
+    });
+    const k = e.keys.forSku(sku);
+    await e.redis.del(k.sku, k.users);
+    await until(
+      'the SKU rebuilt',
+      async () => {
+        const res = await fetch(`${api.url}/v1/skus/${sku}`, { headers: api.admin });
+        return res.status === 200 || undefined;
+      },
+      30_000,
+    );
+    await new Promise((r) => setTimeout(r, 3000));
+    const claim = e.keys.idempotencyClaim(old!, 'old-key');
+    assert.equal(await e.redis.exists(claim), 0, 'the old key ran out');
+    const again = await buy(api, sku, await token(old!), 'old-key', 1);
+    assert.equal(again.status, 201, JSON.stringify(again.body));
+    assert.equal(again.replayed, false);
+    assert.notEqual(again.body.orderId, first.body.orderId);
   });
 
   it('a reservation cannot outlive its key: TTLs beyond the key memory are refused', async () => {

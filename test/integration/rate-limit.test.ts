@@ -131,7 +131,11 @@ describe('per-buyer rate limit', () => {
     await e.redis.del(e.keys.rateLimit(sku, 'b', buyer));
     const key = uid('k');
     const k = e.keys.forSku(sku);
-    await e.redis.hset(k.restoredClaims, e.keys.idempotencyClaim(buyer, key), first.body.orderId);
+    await e.redis.hset(
+      k.restoredClaims,
+      e.keys.idempotencyClaim(buyer, key),
+      `${first.body.orderId}|${Date.now() + 60_000}`,
+    );
     await e.redis.hset(k.sku, 'claimsRestoredUntil', String(Date.now() + 60_000));
 
     const again = await buyOnce(api, sku, jwt, key);

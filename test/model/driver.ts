@@ -575,7 +575,15 @@ class ForgetKey implements Cmd {
         data: { createdAt: new Date(Date.now() - ttlMs - 60_000) },
       });
     }
-    await engine.redis.del(engine.keys.idempotencyClaim(user, key));
+    const claimKey = engine.keys.idempotencyClaim(user, key);
+    await engine.redis.del(claimKey);
+    // A rebuild's memory of the claim ends with the claim (its stored end, which this run
+    // cannot make pass): gone too.
+    if (orderId)
+      await engine.redis.hdel(
+        engine.keys.forSku(m.orders.get(orderId)!.sku).restoredClaims,
+        claimKey,
+      );
     m.forgetKey(user, key);
     // The key comes back, as the client may send it again once it is forgotten: for the
     // same request again, which is now a new purchase with an order (and a row) of its own.
