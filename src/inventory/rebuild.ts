@@ -109,18 +109,20 @@ export class Rebuilder extends InventoryPart {
     };
     let restoredLeftS = 0;
     for (const o of rows) {
-      const claimLeftS = Math.ceil((o.createdAt.getTime() + claimMs - now) / 1000);
+      // The claim's end in Redis's time (createdAt came from Redis's clock), shared by the
+      // claim and its entry in the hash, which lives as long as its youngest claim.
+      const claimEnd = o.createdAt.getTime() + claimMs;
+      const claimLeftS = Math.ceil((claimEnd - now) / 1000);
       if (claimLeftS > 0) {
         const claimKey = this.keys.idempotencyClaim(o.userId, o.idempotencyKey);
         restoredLeftS = Math.max(restoredLeftS, claimLeftS);
         writes.push(
-          // With the claim's own end: the hash lives as long as its youngest claim.
-          this.redis.hset(k.restoredClaims, claimKey, `${o.id}|${o.createdAt.getTime() + claimMs}`),
+          this.redis.hset(k.restoredClaims, claimKey, `${o.id}|${claimEnd}`),
           this.redis.set(
             claimKey,
             claimValue({ sku: skuId, quantity: o.quantity, orderId: o.id }),
-            'EX',
-            claimLeftS,
+            'PXAT',
+            claimEnd,
           ),
         );
       }

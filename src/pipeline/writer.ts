@@ -30,6 +30,11 @@ export interface WriterOptions {
   topic: string;
   maxBatch: number;
   concurrency: number;
+  /**
+   * How long a consumer must have stayed in its group before a crash starts the restart
+   * backoff over (default 60 s): one that joins and crashes again keeps backing off.
+   */
+  restartStableMs?: number;
 }
 
 export type { Anomaly, AnomalyKind } from './plan.js';
@@ -292,9 +297,12 @@ const restartDelayMs = (restarts: number) => Math.min(10_000, 250 * 2 ** Math.mi
 
 export class DbWriter {
   private running = false;
-  /** Restarts since the consumer last joined its group. */
+  /** Restarts since the consumer last stayed in its group for restartStableMs. */
   private restarts = 0;
+  private joinedAt: number | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
+  /** A restarted run still starting: stop() waits for it, or it would outlive the writer. */
+  private restarting: Promise<void> | undefined;
 
   constructor(
     private readonly db: Db,
@@ -318,13 +326,16 @@ export class DbWriter {
       if (!payload.restart && this.running) this.restartLater(payload.error);
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
-      this.restarts = 0;
+      this.joinedAt = Date.now();
     });
     await this.consumer.run(this.runConfig());
   }
 
   /** Runs the consumer again (kafkajs disconnected it when it crashed), after a backoff. */
   private restartLater(err: Error): void {
+    const stableMs = this.opts.restartStableMs ?? 60_000;
+    if (this.joinedAt !== undefined && Date.now() - this.joinedAt >= stableMs) this.restarts = 0;
+    this.joinedAt = undefined;
     const delayMs = restartDelayMs(this.restarts);
     this.restarts += 1;
     writerRestarts.inc();
@@ -337,7 +348,7 @@ export class DbWriter {
       if (!this.running) return;
       // A crash while starting comes back through the CRASH event; a failure before that
       // (run refusing to start) is retried here.
-      this.consumer.run(this.runConfig()).catch((e: unknown) => {
+      this.restarting = this.consumer.run(this.runConfig()).catch((e: unknown) => {
         if (this.running) this.restartLater(e instanceof Error ? e : new Error(String(e)));
       });
     }, delayMs);
@@ -401,6 +412,9 @@ export class DbWriter {
     if (!this.running) return;
     this.running = false;
     clearTimeout(this.restartTimer);
+    // A consumer stopped while it is still joining would join after all, with nothing
+    // left to stop it: let the start end (joined, or crashed) before disconnecting.
+    await this.restarting;
     await this.consumer.disconnect();
   }
 }

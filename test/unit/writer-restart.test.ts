@@ -21,7 +21,8 @@ type Listener = (event: { payload: { error: Error; restart?: boolean } }) => voi
 /** A consumer that records how often it was run, and crashes when told to. */
 function stubConsumer() {
   const listeners = new Map<string, Listener[]>();
-  const state = { runs: 0 };
+  /** runMs: how long a run takes to start (joining the group); ended: runs that returned. */
+  const state = { runs: 0, runMs: 0, ended: 0, disconnectedAfter: -1 };
   const consumer = {
     events: { CRASH: 'consumer.crash', GROUP_JOIN: 'consumer.group_join' },
     on: (name: string, listener: Listener) => {
@@ -30,9 +31,13 @@ function stubConsumer() {
     },
     connect: async () => undefined,
     subscribe: async () => undefined,
-    disconnect: async () => undefined,
+    disconnect: async () => {
+      state.disconnectedAfter = state.ended;
+    },
     run: async () => {
       state.runs += 1;
+      await sleep(state.runMs);
+      state.ended += 1;
     },
   };
   const emit = (name: string, payload: { error: Error; restart?: boolean }) => {
@@ -53,13 +58,13 @@ function stubConsumer() {
   };
 }
 
-/** A writer started on a stub consumer. */
+/** A writer started on a stub consumer; a consumer 200 ms in its group counts as stable. */
 async function started() {
   const stub = stubConsumer();
   const writer = new DbWriter(
     {} as Db,
     stub.consumer,
-    { topic: 't', maxBatch: 10, concurrency: 1 },
+    { topic: 't', maxBatch: 10, concurrency: 1, restartStableMs: 200 },
     createLogger('silent'),
   );
   await writer.start();
@@ -89,7 +94,7 @@ describe('the DB writer after its Kafka consumer crashed', () => {
     await writer.stop();
   });
 
-  it('starts the backoff over once the consumer has joined its group again', async () => {
+  it('starts the backoff over once the consumer has stayed in its group a while', async () => {
     const { stub, writer } = await started();
     stub.crash(false);
     await sleep(600);
@@ -97,10 +102,35 @@ describe('the DB writer after its Kafka consumer crashed', () => {
     await sleep(700);
     assert.equal(stub.state.runs, 3);
     stub.joined();
+    await sleep(300);
     stub.crash(false);
     await sleep(400);
     assert.equal(stub.state.runs, 4, 'back to the first, short wait');
     await writer.stop();
+  });
+
+  it('keeps backing off a consumer that joins and crashes at once', async () => {
+    const { stub, writer } = await started();
+    stub.crash(false);
+    await sleep(400);
+    assert.equal(stub.state.runs, 2);
+    stub.joined();
+    stub.crash(false);
+    await sleep(350);
+    assert.equal(stub.state.runs, 2, 'still waiting: the join did not last');
+    await sleep(300);
+    assert.equal(stub.state.runs, 3);
+    await writer.stop();
+  });
+
+  it('lets a restarted consumer finish starting before it disconnects, when stopped meanwhile', async () => {
+    const { stub, writer } = await started();
+    stub.state.runMs = 500;
+    stub.crash(false);
+    await sleep(350); // the restart has begun and is still joining
+    assert.equal(stub.state.runs, 2);
+    await writer.stop();
+    assert.equal(stub.state.disconnectedAfter, 2, 'disconnected after the restarted run ended');
   });
 
   it('does not run the consumer again once stopped', async () => {
