@@ -234,6 +234,13 @@ export async function runModel(opts: ModelRunOptions): Promise<ModelRunReport> {
       await finalCheck(model, real);
       timeInto(report, 'end-of-run check', t0);
     } catch (e) {
+      // Past the time limit fast-check has given up on this run and the world is being
+      // stopped under it: what fails now is the teardown ('Connection is closed'), not
+      // the engine, and fast-check counts no failure.
+      if (opts.timeLimitMs !== undefined && performance.now() - started >= opts.timeLimitMs) {
+        log(`run ${report.runs} cut short by the time limit`);
+        throw e;
+      }
       if (failedAt === undefined) {
         // The story as it failed, before shrinking: printed now, in case shrinking is cut
         // short.
