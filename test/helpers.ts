@@ -6,6 +6,7 @@ import { Cluster } from 'ioredis';
 import { SignJWT } from 'jose';
 import { loadConfig, type Config } from '../src/shared/config.js';
 import { Engine } from '../src/engine.js';
+import { xinfoFields } from '../src/pipeline/drain.js';
 
 type EngineChoices = ConstructorParameters<typeof Engine>[2];
 import type { RedisClient } from '../src/clients/redis.js';
@@ -197,23 +198,17 @@ export async function waitForDrain(engine: Engine, skus: string[], timeoutMs = 6
  * relay lease, and the DB writer's lag on the Kafka partition.
  */
 export async function pipelineReport(engine: Engine, partitions: number[]): Promise<string> {
-  const flat = (reply: unknown) => {
-    const list = reply as unknown[];
-    const out: Record<string, unknown> = {};
-    for (let i = 0; i + 1 < list.length; i += 2) out[String(list[i])] = list[i + 1];
-    return out;
-  };
   const kafka = await engine.kafkaLag().catch((err: unknown) => String(err));
   const lines: string[] = [];
   for (const p of partitions) {
     const stream = engine.keys.events(p);
     const newest = await engine.redis.xrevrange(stream, '+', '-', 'COUNT', 1);
     const groups = ((await engine.redis.xinfo('GROUPS', stream).catch(() => [])) as unknown[]).map(
-      flat,
+      xinfoFields,
     );
     const consumers = await engine.redis
       .xinfo('CONSUMERS', stream, 'relay')
-      .then((cs) => (cs as unknown[]).map(flat))
+      .then((cs) => (cs as unknown[]).map(xinfoFields))
       .catch((err: unknown) => String(err));
     const lease = await engine.redis.pttl(engine.keys.lock(p, 'relay'));
     lines.push(

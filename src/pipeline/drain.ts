@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { RELAY_GROUP } from './relay.js';
 
 /** XINFO answers flat [name, value, ...] lists. */
-function fields(reply: unknown): Record<string, unknown> {
+export function xinfoFields(reply: unknown): Record<string, unknown> {
   const list = reply as unknown[];
   const out: Record<string, unknown> = {};
   for (let i = 0; i + 1 < list.length; i += 2) out[String(list[i])] = list[i + 1];
@@ -103,7 +103,7 @@ export class PipelineGauge {
     } catch {
       return false; // no stream or no group yet: the relay has not been there
     }
-    const group = groups.map(fields).find((g) => g.name === RELAY_GROUP);
+    const group = groups.map(xinfoFields).find((g) => g.name === RELAY_GROUP);
     if (!group || compareIds(String(group['last-delivered-id']), mark) < 0) return false;
     const pending = (await this.redis.xpending(stream, RELAY_GROUP, '-', mark, 1)) as unknown[];
     return pending.length === 0;

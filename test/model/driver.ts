@@ -214,17 +214,61 @@ class Buy implements Cmd {
     const quantity = this.key === 'other-body' && last ? this.quantity + 1 : this.quantity;
     r.lastKey.set(user, key);
     await settle(m, sku);
-    const want = m.buy(user, sku, quantity, key);
-    const got = await r.send('POST', `/v1/skus/${sku}/purchases`, await r.jwt(user), {
-      body: { quantity },
+    await buyAndJudge(m, r, `${this.toString()} [key ${key}, qty ${quantity}]`, {
+      user,
+      sku,
+      quantity,
       key,
-      expect503: want.status === 503,
     });
-    compare(`${this.toString()} [key ${key}, qty ${quantity}]`, got, want);
-    if (got.status === 201 && !got.replayed)
-      m.accept(user, sku, quantity, key, got.body.orderId, Date.parse(got.body.expiresAt));
   }
   toString = () => `buy(u${this.user}, s${this.slot}, qty ${this.quantity}, ${this.key} key)`;
+}
+
+/** One purchase, judged against the model; an order the engine made joins the model. */
+async function buyAndJudge(
+  m: Model,
+  r: Real,
+  what: string,
+  p: { user: string; sku: string; quantity: number; key: string },
+): Promise<void> {
+  const want = m.buy(p.user, p.sku, p.quantity, p.key);
+  const got = await r.send('POST', `/v1/skus/${p.sku}/purchases`, await r.jwt(p.user), {
+    body: { quantity: p.quantity },
+    key: p.key,
+    expect503: want.status === 503,
+  });
+  compare(what, got, want);
+  if (got.status === 201 && !got.replayed)
+    m.accept(p.user, p.sku, p.quantity, p.key, got.body.orderId, Date.parse(got.body.expiresAt));
+}
+
+/** Starts a repair; its answer is awaited later (a rejection meanwhile is not unhandled). */
+function startRepair(r: Real, sku: string, expect503?: boolean) {
+  const repair = r.send('POST', `/v1/admin/skus/${sku}/repair`, r.world.adminToken, {
+    expect503,
+    timeoutMs: REPAIR_TIMEOUT_MS,
+  });
+  repair.catch(() => undefined);
+  return repair;
+}
+
+/**
+ * A repair that failed because PostgreSQL did not catch up in time: a stated, retryable
+ * outcome, which paused and resumed all the same (seed 20261206: the model counts both).
+ */
+const repairFailed = (got: { status: number; body: any }) =>
+  got.status === 503 && got.body?.error?.code === 'REPAIR_FAILED';
+
+/** A repair raced by other requests, once answered: the model repairs too, and compares. */
+function judgeRepair(
+  what: string,
+  m: Model,
+  sku: string,
+  repaired: { status: number; body: any },
+): void {
+  m.sweepable(sku, Date.now()); // the repair's pause held the sweeper
+  const want = m.repair(sku);
+  if (!repairFailed(repaired)) compare(`${what}: the repair`, repaired, want);
 }
 
 /** New buyers, one unit each, one fresh key each. */
@@ -297,23 +341,11 @@ class ConcurrentBuys implements Cmd {
     if (!raceable(m, sku)) return;
     const buyers = newBuyers(r, this.buyers);
     const paused = m.skus.get(sku)?.paused;
-    const repair = this.withRepair
-      ? r.send('POST', `/v1/admin/skus/${sku}/repair`, r.world.adminToken, {
-          expect503: paused,
-          timeoutMs: REPAIR_TIMEOUT_MS,
-        })
-      : undefined;
-    repair?.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+    const repair = this.withRepair ? startRepair(r, sku, paused) : undefined;
     const answers = await Promise.all(buyers.map((b) => buyOnce(r, sku, b, paused)));
     judgeRace(this.toString(), m, sku, buyers, answers);
     const repaired = await repair;
-    if (!repaired) return;
-    m.sweepable(sku, Date.now()); // the repair's pause held the sweeper
-    // A failed repair paused and resumed all the same (two events): the model counts them
-    // either way, as the Admin command does (seed 20261206: a SKU's sequence 4, the model's 2).
-    const want = m.repair(sku);
-    if (repaired.status === 503 && repaired.body?.error?.code === 'REPAIR_FAILED') return;
-    compare(`${this.toString()}: the repair`, repaired, want);
+    if (repaired) judgeRepair(this.toString(), m, sku, repaired);
   }
   toString = () =>
     `concurrentBuys(s${this.slot}, ${this.buyers} buyers${this.withRepair ? ', while repaired' : ''})`;
@@ -455,8 +487,7 @@ class Admin implements Cmd {
     });
     // A resume or a repair's own pause ending: the sweeper returns what came due meanwhile.
     if (this.action === 'resume' || this.action === 'repair') m.sweepable(sku, Date.now());
-    if (this.action === 'repair' && got.status === 503 && got.body?.error?.code === 'REPAIR_FAILED')
-      return; // PostgreSQL did not catch up in time: a stated, retryable outcome
+    if (this.action === 'repair' && repairFailed(got)) return;
     compare(this.toString(), got, want);
   }
   toString = () =>
@@ -486,10 +517,7 @@ class RepairWhileChanging implements Cmd {
     const live = [...m.orders.values()].filter((o) => o.sku === sku && o.status === 'reserved');
     const [toCancel, toConfirm] = live;
     const admin = r.world.adminToken;
-    const repair = r.send('POST', `/v1/admin/skus/${sku}/repair`, admin, {
-      timeoutMs: REPAIR_TIMEOUT_MS,
-    });
-    repair.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+    const repair = startRepair(r, sku);
     await sleep(this.delayMs);
     const [restocked, cancelled, confirmed] = await Promise.all([
       r.send('POST', `/v1/admin/skus/${sku}/restock`, admin, {
@@ -500,7 +528,6 @@ class RepairWhileChanging implements Cmd {
         r.send('POST', `/v1/orders/${toConfirm.id}/confirm`, await r.jwt(toConfirm.user)),
     ]);
     const repaired = await repair;
-    m.sweepable(sku, Date.now()); // the repair's pause held the sweeper
     // In the model, as if each change came before the repair: the end state is the same.
     compare(`${this.toString()}: the restock`, restocked, m.restock(sku, 1));
     if (toCancel)
@@ -511,9 +538,7 @@ class RepairWhileChanging implements Cmd {
         confirmed!,
         m.confirm(toConfirm.user, toConfirm.id, Date.now()),
       );
-    const want = m.repair(sku);
-    if (repaired.status === 503 && repaired.body?.error?.code === 'REPAIR_FAILED') return;
-    compare(`${this.toString()}: the repair`, repaired, want);
+    judgeRepair(this.toString(), m, sku, repaired);
   }
   toString = () => `repair(s${this.slot}, while orders change after ${this.delayMs} ms)`;
 }
@@ -590,15 +615,12 @@ class ForgetKey implements Cmd {
     const o = orderId ? m.orders.get(orderId) : undefined;
     if (!o) return;
     await settle(m, o.sku);
-    const want = m.buy(user, o.sku, o.quantity, key);
-    const got = await r.send('POST', `/v1/skus/${o.sku}/purchases`, await r.jwt(user), {
-      body: { quantity: o.quantity },
+    await buyAndJudge(m, r, `${this.toString()}: the key reused [key ${key}]`, {
+      user,
+      sku: o.sku,
+      quantity: o.quantity,
       key,
-      expect503: want.status === 503,
     });
-    compare(`${this.toString()}: the key reused [key ${key}]`, got, want);
-    if (got.status === 201 && !got.replayed)
-      m.accept(user, o.sku, o.quantity, key, got.body.orderId, Date.parse(got.body.expiresAt));
   }
   toString = () => `forgetLastKey(u${this.user})`;
 }
@@ -617,12 +639,12 @@ async function retryLastPurchases(m: Model, r: Real, what: string): Promise<void
       const at = claimKey.indexOf('|');
       const user = claimKey.slice(0, at);
       const key = claimKey.slice(at + 1);
-      const want = m.buy(user, c.sku, c.quantity, key);
-      const got = await r.send('POST', `/v1/skus/${c.sku}/purchases`, await r.jwt(user), {
-        body: { quantity: c.quantity },
+      await buyAndJudge(m, r, `${what}: ${user} retries key ${key}`, {
+        user,
+        sku: c.sku,
+        quantity: c.quantity,
         key,
       });
-      compare(`${what}: ${user} retries key ${key}`, got, want);
     }),
   );
 }
