@@ -83,6 +83,11 @@ describe('Idempotency-Key expiry', () => {
       },
       30_000,
     );
+    // A restored claim and the rebuild's memory of it end at one instant, in Redis's time.
+    const youngClaim = e.keys.idempotencyClaim(young!, 'young-key');
+    const remembered = await e.redis.hget(k.restoredClaims, youngClaim);
+    const claimEnd = Number(await e.redis.call('PEXPIRETIME', youngClaim));
+    assert.equal(`${other.body.orderId}|${claimEnd}`, remembered);
     await new Promise((r) => setTimeout(r, 3000));
     const claim = e.keys.idempotencyClaim(old!, 'old-key');
     assert.equal(await e.redis.exists(claim), 0, 'the old key ran out');
