@@ -194,6 +194,8 @@ export class Engine {
       passes: this.passes,
       buyerRatePerSecond: this.cfg.RATE_LIMIT_BUYER_PER_S,
       buyerBurst: this.cfg.RATE_LIMIT_BUYER_BURST,
+      clientRatePerSecond: this.cfg.RATE_LIMIT_CLIENT_PER_S,
+      clientBurst: this.cfg.RATE_LIMIT_CLIENT_BURST,
     });
     const queued = new QueuedSkus(this.db, QUEUE_AFTER_END_MS);
     setQueueSource(async () => waitingRoom.waitingCounts((await queued.get()).slice(0, 100)));
@@ -201,6 +203,8 @@ export class Engine {
       waitingRoom,
       inventory: this.inventory,
       adminBodyLimitBytes: this.cfg.ADMIN_BODY_LIMIT_BYTES,
+      limitByClient: this.cfg.RATE_LIMIT_CLIENT_PER_S > 0,
+      trustedProxyHops: this.cfg.TRUSTED_PROXY_HOPS,
     });
     const routes = buildRoutes({
       inventory: this.inventory,

@@ -1,15 +1,19 @@
 --[[
-  The start of a buyer's join or poll (joinQueue-7.lua, pollQueue-7.lua): the SKU's state
-  and gate, the clock, and the buyer's rate limit (the SKU's own buyer limit, when its gate
-  has one, replaces the deployment's). Needs the gcra, gate, nowMs and queueTicket includes.
+  The start of a buyer's join or poll (joinQueue-8.lua, pollQueue-8.lua): the SKU's state
+  and gate, the clock, the buyer's rate limit (the SKU's own buyer limit, when its gate has
+  one, replaces the deployment's) and the client address's (the deployment's; a rate of 0
+  is none). Joins and polls share both. Needs the gcra, gate, nowMs and queueTicket
+  includes.
 
-  queueEntry(skuKey, rateKey, deploymentRate, deploymentBurst)
+  queueEntry(skuKey, rateKey, deploymentRate, deploymentBurst, clientKey, clientRate,
+             clientBurst)
     -> entry, nil    entry = {available, startsAt, endsAt, admitRate (or false),
                      needsAdmission, needsQualification, now, nowUs}
     -> nil, reply    {-1} SKU state missing; {-13, skuKey} a malformed gate;
-                     {-19, waitMs} over the limit (nothing written)
+                     {-19, waitMs} over either limit (nothing written)
 ]]
-local function queueEntry(skuKey, rateKey, deploymentRate, deploymentBurst)
+local function queueEntry(skuKey, rateKey, deploymentRate, deploymentBurst, clientKey, clientRate,
+  clientBurst)
   local sku = redis.call('HMGET', skuKey, 'available', 'gate', 'startsAt', 'endsAt', 'admitRate')
   if not sku[1] then
     return nil, {-1}
@@ -20,10 +24,12 @@ local function queueEntry(skuKey, rateKey, deploymentRate, deploymentBurst)
     return nil, {-13, skuKey}
   end
   local wait, newTat = gcraPeek(rateKey, nowUs, tonumber(rate or deploymentRate), tonumber(burst or deploymentBurst))
-  if wait > 0 then
-    return nil, {-19, wait}
+  local clientWait, clientTat = gcraPeek(clientKey, nowUs, tonumber(clientRate), tonumber(clientBurst))
+  if wait > 0 or clientWait > 0 then
+    return nil, {-19, math.max(wait, clientWait)}
   end
   gcraTake(rateKey, nowUs, newTat)
+  gcraTake(clientKey, nowUs, clientTat)
   return {
     available = tonumber(sku[1]),
     startsAt = tonumber(sku[3]),

@@ -1,7 +1,8 @@
 // A SKU's waiting room: buyers join (a ticket, their place, an estimated wait) and poll
 // until the admitter (admitter.ts) lets them in; an admitted ticket's poll carries the
 // signed Admission-Token the purchase route asks for. Each join and poll is one script in
-// the SKU's slot (lua/joinQueue-7.lua, lua/pollQueue-7.lua), rate-limited per buyer there.
+// the SKU's slot (lua/joinQueue-8.lua, lua/pollQueue-8.lua), rate-limited there per buyer
+// and, when the deployment says so, per client address.
 // Nothing here runs on the purchase path.
 import { randomBytes } from 'node:crypto';
 import type { RedisClient } from '../clients/redis.js';
@@ -53,19 +54,36 @@ export interface WaitingRoomDeps {
   /** The deployment's buyer rate limit (a SKU's own wins), for joins and polls alike. */
   buyerRatePerSecond: number;
   buyerBurst: number;
+  /** The deployment's client address limit (0: off), for joins and polls alike. */
+  clientRatePerSecond: number;
+  clientBurst: number;
 }
 
-const queueKeyList = (q: QueueKeys, buyer: string) => [
-  q.waiting,
-  q.admitted,
-  q.tickets,
-  q.buyers,
-  q.state,
-  q.rate(buyer),
-];
+/** The address a join or poll came from, when the deployment limits addresses. */
+export type ClientAddress = string | undefined;
 
 export class WaitingRoom {
   constructor(private readonly d: WaitingRoomDeps) {}
+
+  /**
+   * The keys after the SKU's, then the client limit as the scripts take it: without an
+   * address (or a limit) its key is a placeholder the script never touches.
+   */
+  private limited(q: QueueKeys, buyer: string, address: ClientAddress) {
+    const on = this.d.clientRatePerSecond > 0 && address !== undefined;
+    return {
+      keys: [
+        q.waiting,
+        q.admitted,
+        q.tickets,
+        q.buyers,
+        q.state,
+        q.rate(buyer),
+        q.clientRate(on ? address : '-'),
+      ],
+      client: [on ? this.d.clientRatePerSecond : 0, this.d.clientBurst],
+    };
+  }
 
   /**
    * Joins the buyer to the SKU's line, or answers the ticket they hold. `qualification` is
@@ -76,14 +94,16 @@ export class WaitingRoom {
     buyer: string,
     skuId: string,
     qualification: string | undefined,
+    address?: ClientAddress,
   ): Promise<{ view: TicketView; created: boolean }> {
     const k = this.d.keys.forSku(skuId);
     const q = this.d.keys.queue(skuId);
     const qualified =
       qualification !== undefined && (await this.d.passes.qualifies(qualification, buyer, skuId));
+    const limited = this.limited(q, buyer, address);
     const reply = await this.d.redis.fsJoinQueue(
       k.sku,
-      ...queueKeyList(q, buyer),
+      ...limited.keys,
       buyer,
       randomBytes(16).toString('base64url'),
       // The pre-opening lottery's draw, from the OS: Lua's math.random is seeded alike on
@@ -94,6 +114,7 @@ export class WaitingRoom {
       this.d.buyerBurst,
       QUEUE_IDLE_MS,
       QUEUE_AFTER_END_MS,
+      ...limited.client,
     );
     const code = Number(reply[0]);
     if (code !== 1 && code !== 2) return this.refused(skuId, code, reply);
@@ -101,17 +122,24 @@ export class WaitingRoom {
   }
 
   /** Where the buyer's ticket stands; TICKET_NOT_FOUND for anyone else's. */
-  async poll(buyer: string, skuId: string, ticket: string): Promise<TicketView> {
+  async poll(
+    buyer: string,
+    skuId: string,
+    ticket: string,
+    address?: ClientAddress,
+  ): Promise<TicketView> {
     if (!TICKET_PATTERN.test(ticket)) throw new AppError('TICKET_NOT_FOUND');
     const k = this.d.keys.forSku(skuId);
     const q = this.d.keys.queue(skuId);
+    const limited = this.limited(q, buyer, address);
     const reply = await this.d.redis.fsPollQueue(
       k.sku,
-      ...queueKeyList(q, buyer),
+      ...limited.keys,
       buyer,
       ticket,
       this.d.buyerRatePerSecond,
       this.d.buyerBurst,
+      ...limited.client,
     );
     const code = Number(reply[0]);
     if (code !== 1) return this.refused(skuId, code, reply);

@@ -7,6 +7,7 @@ import { AppError, type ErrorCode } from '../shared/errors.js';
 import { queueJoins } from '../shared/metrics.js';
 import { buyerOf } from './auth.js';
 import { readJson } from './body.js';
+import { clientAddress } from './client-address.js';
 import { sendJson } from './respond.js';
 import type { RouteSpec } from './routes.js';
 import { admissionBody, parse, skuParam } from './validators.js';
@@ -15,6 +16,9 @@ export interface QueueRouteDeps {
   waitingRoom: WaitingRoom;
   inventory: Inventory;
   adminBodyLimitBytes: number;
+  /** Whether joins and polls are limited per client address (then it is worked out). */
+  limitByClient: boolean;
+  trustedProxyHops: number;
 }
 
 const AUTH_ERRORS: ErrorCode[] = ['UNAUTHORIZED', 'FORBIDDEN'];
@@ -32,7 +36,11 @@ export function queueRoutes({
   waitingRoom,
   inventory,
   adminBodyLimitBytes,
+  limitByClient,
+  trustedProxyHops,
 }: QueueRouteDeps): RouteSpec[] {
+  const addressOf = (req: Parameters<typeof clientAddress>[0]) =>
+    limitByClient ? clientAddress(req, trustedProxyHops) : undefined;
   return [
     {
       method: 'post',
@@ -69,6 +77,7 @@ export function queueRoutes({
             buyerOf(principal)!,
             skuId,
             typeof token === 'string' ? token : undefined,
+            addressOf(req),
           );
           sendJson(res, 202, view);
           queueJoins.inc({ outcome: created ? 'joined' : 'rejoined', sku: skuId });
@@ -101,6 +110,7 @@ export function queueRoutes({
           buyerOf(principal)!,
           skuId,
           String(req.params.ticket ?? ''),
+          addressOf(req),
         );
         sendJson(res, 200, view);
       },

@@ -68,6 +68,8 @@ export interface QueueKeys {
   readonly state: string;
   /** GCRA state of one buyer's joins and polls (apart from their purchases'). */
   rate(buyer: string): string;
+  /** GCRA state of one client address's joins and polls (apart from its purchases'). */
+  clientRate(address: string): string;
 }
 
 export class KeySpace {
@@ -122,6 +124,8 @@ export class KeySpace {
         assertId(buyer, 'user');
         return `${prefix}:rl:${buyer}`;
       },
+      // A normalized client address (see src/http/client-address.ts), not an id.
+      clientRate: (address: string) => `${prefix}:rla:${address}`,
     };
   }
 

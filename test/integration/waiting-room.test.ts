@@ -11,6 +11,7 @@ import { PassTokens } from '../../src/admission/tokens.js';
 import {
   buy,
   createSku,
+  startApi,
   startEngine,
   testConfig,
   token,
@@ -19,7 +20,7 @@ import {
   type RunningApi,
 } from '../helpers.js';
 import { ownRedis, type OwnRedis } from '../support/redis-server.js';
-import { bearer, call, join, poll } from '../support/waiting-room.js';
+import { bearer, call, join, poll, type Ticket } from '../support/waiting-room.js';
 
 function setAdmission(api: RunningApi, sku: string, settings: unknown) {
   return call<Record<string, unknown>>(
@@ -658,5 +659,78 @@ describe('admission settings after Redis lost its data', () => {
     assert.deepEqual(await api.engine.redis.hmget(k.sku, ...fields), before);
     const unqualified = await join(api, sku, (await buyers(uid('rb2'), 1))[0]!.jwt);
     assert.equal(unqualified.body.error?.code, 'NOT_QUALIFIED', 'the hook is back');
+  });
+});
+
+describe('waiting room: the per-address limit', () => {
+  let api: RunningApi;
+  before(async () => {
+    // Buyers are not limited here; their address is, behind one trusted proxy.
+    api = await startApi({
+      RATE_LIMIT_BUYER_PER_S: '1000',
+      RATE_LIMIT_BUYER_BURST: '1000',
+      RATE_LIMIT_CLIENT_PER_S: '1',
+      RATE_LIMIT_CLIENT_BURST: '5',
+      TRUSTED_PROXY_HOPS: '1',
+    });
+  });
+  after(() => api?.stop());
+
+  it('limits the joins and polls of many buyers behind one address, writes nothing for them, and spares other addresses', async () => {
+    const sku = uid('addrq');
+    await createSku(api, {
+      sku,
+      stock: 100,
+      perUserLimit: 1,
+      waitingRoom: { admissionsPerSecond: 0.001 },
+    });
+    // One bot address with many accounts; what the client prepends is never believed.
+    const from = (address: string, prepended = '10.0.0.1') => ({
+      'x-forwarded-for': `${prepended}, ${address}`,
+    });
+    const bot = '203.0.113.7';
+    const accounts = await buyers(uid('bot'), 20);
+    const joins = await Promise.all(
+      accounts.map((b, i) =>
+        call<Ticket>(api, 'POST', `/v1/skus/${sku}/queue`, {
+          ...bearer(b.jwt),
+          ...from(bot, `10.0.0.${i}`),
+        }),
+      ),
+    );
+    const joined = joins.filter((j) => j.status === 202);
+    const limited = joins.filter((j) => j.status === 429);
+    assert.equal(joined.length + limited.length, accounts.length);
+    assert.ok(joined.length >= 5 && joined.length <= 7, `${joined.length} joined from one address`);
+    for (const l of limited) {
+      assert.equal(l.body.error?.code, 'RATE_LIMITED');
+      assert.ok(Number(l.headers.get('retry-after')) >= 1);
+    }
+    // A limited join wrote nothing: the line holds only the tickets that were answered.
+    const q = api.engine.keys.queue(sku);
+    assert.equal(await api.engine.redis.zcard(q.waiting), joined.length);
+    const ticketOf = await Promise.all(accounts.map((b) => api.engine.redis.hget(q.buyers, b.id)));
+    assert.equal(ticketOf.filter((t) => t !== null).length, joined.length);
+
+    // Polls count against the same address; the same buyer elsewhere is answered.
+    const first = accounts[joins.findIndex((j) => j.status === 202)]!;
+    const ticket = joined[0]!.body.ticket;
+    const path = `/v1/skus/${sku}/queue/${ticket}`;
+    const polledFromBot = await call<Ticket>(api, 'GET', path, {
+      ...bearer(first.jwt),
+      ...from(bot),
+    });
+    assert.equal(polledFromBot.status, 429);
+    assert.equal(polledFromBot.body.error?.code, 'RATE_LIMITED');
+    const polledElsewhere = await call<Ticket>(api, 'GET', path, {
+      ...bearer(first.jwt),
+      ...from('198.51.100.9'),
+    });
+    assert.equal(polledElsewhere.status, 200, JSON.stringify(polledElsewhere.body));
+    const elsewhere = await call<Ticket>(api, 'POST', `/v1/skus/${sku}/queue`, {
+      ...bearer(accounts[joins.findIndex((j) => j.status === 429)]!.jwt),
+      ...from('198.51.100.9'),
+    });
+    assert.equal(elsewhere.status, 202, JSON.stringify(elsewhere.body));
   });
 });

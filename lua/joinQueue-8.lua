@@ -5,25 +5,28 @@
   place ahead of all later ones (score in [-1, 0) from the API's random number: Lua's
   math.random is seeded alike on every Redis), so arriving early beats arriving late but
   not the other early buyers; from the opening on, places go in arrival order (score =
-  the join's µs). Rate-limited per buyer (GCRA): a limited join writes nothing.
+  the join's µs). Rate-limited per buyer and per client address (GCRA): a limited join
+  writes nothing.
 
   Input:
     KEYS[1] sku state hash          KEYS[2] waiting tickets (zset)
     KEYS[3] admitted tickets (zset) KEYS[4] ticket -> buyer (hash)
     KEYS[5] buyer -> ticket (hash)  KEYS[6] admission state (hash)
     KEYS[7] the buyer's queue rate-limit key
+    KEYS[8] the client address's queue rate-limit key (never touched while its limit is off)
     ARGV[1] buyer   ARGV[2] a fresh ticket id   ARGV[3] a random number in [0, 1)
     ARGV[4] '1' when the API verified the buyer's Qualification-Token for this SKU
     ARGV[5] the deployment's buyer rate per second   ARGV[6] its burst (a SKU's own wins)
     ARGV[7] ms the queue's data is kept after the last join when the sale has no end
     ARGV[8] ms it is kept after the sale's end
+    ARGV[9] the deployment's client address rate per second ('0': off)   ARGV[10] its burst
   Output:
     {1, ticket, status, position, admittedUntil, now, startsAt, admitRate, observedRate}
         a new ticket (status waiting); position, admittedUntil, admitRate and
         observedRate may be nil
     {2, ticket, ...the same}  the buyer's ticket as it stands (waiting or admitted)
     {-1}           SKU state missing
-    {-19, waitMs}  over the buyer's rate limit: nothing written
+    {-19, waitMs}  over the buyer's or the client address's rate limit: nothing written
     {-13, skuKey}  the SKU hash holds a malformed gate (nothing written)
     {-31}          the SKU has no waiting room
     {-32}          the SKU requires qualification and none was verified
@@ -46,7 +49,7 @@ local newTicket = ARGV[2]
 --- @include "queueTicket"
 --- @include "queueEntry"
 
-local entry, refusal = queueEntry(skuKey, rateKey, ARGV[5], ARGV[6])
+local entry, refusal = queueEntry(skuKey, rateKey, ARGV[5], ARGV[6], KEYS[8], ARGV[9], ARGV[10])
 if not entry then
   return refusal
 end
