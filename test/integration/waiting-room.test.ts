@@ -2,8 +2,9 @@
 // (created, echoed, replayed, changed at once, refused when wrong), the admission pace
 // measured, the order at the opening (random) and after it (arrival), tickets bound to
 // their buyer and SKU, lapsed and tampered passes refused, a sold-out SKU closing its
-// queue, qualification checked before the queue, the queue routes' rate limit, metrics,
-// and the settings coming back with a rebuild after Redis lost its data.
+// queue, qualification checked before the queue, the queue routes' rate limits (per buyer
+// and per client address), metrics, and after Redis lost its data: the settings coming
+// back with a rebuild, admitted passes that still buy, and the line that is gone.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
@@ -659,6 +660,65 @@ describe('admission settings after Redis lost its data', () => {
     assert.deepEqual(await api.engine.redis.hmget(k.sku, ...fields), before);
     const unqualified = await join(api, sku, (await buyers(uid('rb2'), 1))[0]!.jwt);
     assert.equal(unqualified.body.error?.code, 'NOT_QUALIFIED', 'the hook is back');
+  });
+
+  it('after Redis lost its data, admitted passes still buy, the line is gone, and the sale sells exactly its stock', async () => {
+    const sku = uid('lostline');
+    const stock = 3;
+    await createSku(api, {
+      sku,
+      stock,
+      perUserLimit: 1,
+      waitingRoom: { admissionsPerUnitLeft: 1 },
+    });
+    const people = await buyers(uid('ll'), 5);
+    const tickets: string[] = [];
+    for (const p of people) tickets.push((await join(api, sku, p.jwt)).body.ticket);
+    // One admission per unit left: three admitted, two waiting.
+    const views = await until(
+      'three admitted',
+      async () => {
+        const v = await Promise.all(people.map((p, i) => poll(api, sku, p.jwt, tickets[i]!)));
+        return v.filter((x) => x.body.status === 'admitted').length === stock ? v : undefined;
+      },
+      15_000,
+      100,
+    );
+    const admitted = people.flatMap((p, i) =>
+      views[i]!.body.status === 'admitted' ? [{ ...p, pass: views[i]!.body.admissionToken! }] : [],
+    );
+    const waiting = people.flatMap((p, i) =>
+      views[i]!.body.status === 'waiting' ? [{ ...p, ticket: tickets[i]! }] : [],
+    );
+    assert.equal(waiting.length, people.length - stock);
+
+    await api.engine.redis.flushall();
+    // An Admission-Token is signed, not stored: it buys once the SKU is rebuilt.
+    for (const a of admitted) {
+      const bought = await until(
+        'the SKU rebuilt',
+        async () => {
+          const r = await buy(api, sku, a.jwt, `${a.id}-k`, 1, { 'admission-token': a.pass });
+          return r.status === 503 ? undefined : r;
+        },
+        30_000,
+        200,
+      );
+      assert.equal(bought.status, 201, JSON.stringify(bought.body));
+    }
+    // The line lived only in Redis: a waiting ticket is gone, and with nothing left to
+    // sell the queue is closed to a buyer who joins again.
+    for (const w of waiting) {
+      const polled = await poll(api, sku, w.jwt, w.ticket);
+      assert.equal(polled.status, 404);
+      assert.equal(polled.body.error?.code, 'TICKET_NOT_FOUND');
+      const again = await join(api, sku, w.jwt);
+      assert.equal(again.body.error?.code, 'QUEUE_CLOSED', JSON.stringify(again.body));
+      const refused = await buy(api, sku, w.jwt, `${w.id}-k`);
+      assert.equal(refused.body.error?.code, 'SOLD_OUT');
+    }
+    const k = api.engine.keys.forSku(sku);
+    assert.equal(await api.engine.redis.hget(k.sku, 'available'), '0');
   });
 });
 
