@@ -20,11 +20,17 @@
     ARGV[7] ms the queue's data is kept after the last join when the sale has no end
     ARGV[8] ms it is kept after the sale's end
     ARGV[9] the deployment's client address rate per second ('0': off)   ARGV[10] its burst
+    ARGV[11] a fresh random epoch, kept when the queue has none yet
   Output:
-    {1, ticket, status, position, admittedUntil, now, startsAt, admitRate, observedRate}
+    {1, ticket, status, position, admittedUntil, now, startsAt, admitRate, observedRate,
+     place, epoch}
         a new ticket (status waiting); position, admittedUntil, admitRate and
-        observedRate may be nil
-    {2, ticket, ...the same}  the buyer's ticket as it stands (waiting or admitted)
+        observedRate may be nil. place is the ticket's score in the line and epoch the
+        queue's (a value that lives as long as the queue's keys): the API signs both into
+        the ticket it hands out, so that a poll can put the ticket back in its place once
+        Redis has lost the line (pollQueue-8.lua).
+    {2, ticket, ...the same}  the buyer's ticket as it stands (waiting or admitted); place
+        and epoch nil when unknown (an admitted ticket has left the line)
     {-1}           SKU state missing
     {-19, waitMs}  over the buyer's or the client address's rate limit: nothing written
     {-13, skuKey}  the SKU hash holds a malformed gate (nothing written)
@@ -64,7 +70,9 @@ local available, startsAt, endsAt = entry.available, entry.startsAt, entry.endsA
 if available <= 0 or (endsAt > 0 and now >= endsAt) then
   return {-33}
 end
-local observedRate = redis.call('HGET', stateKey, 'observedRate') or false
+local state = redis.call('HMGET', stateKey, 'observedRate', 'epoch')
+local observedRate = state[1] or false
+local epoch = state[2]
 local admitRate = entry.admitRate
 
 local held = redis.call('HGET', buyersKey, buyer)
@@ -72,7 +80,8 @@ if held then
   local status, position, admittedUntil = queueStatus(waitingKey, admittedKey, held, now, available,
     endsAt)
   if status ~= 'expired' then
-    return {2, held, status, position, admittedUntil, now, startsAt, admitRate, observedRate}
+    return {2, held, status, position, admittedUntil, now, startsAt, admitRate, observedRate,
+      redis.call('ZSCORE', waitingKey, held) or false, epoch or false}
   end
   -- Writes: the lapsed ticket gives way to a new one.
   redis.call('HDEL', ticketsKey, held)
@@ -89,7 +98,11 @@ end
 redis.call('ZADD', waitingKey, place, newTicket)
 redis.call('HSET', ticketsKey, newTicket, buyer)
 redis.call('HSET', buyersKey, buyer, newTicket)
+if not epoch then
+  epoch = ARGV[11]
+  redis.call('HSET', stateKey, 'epoch', epoch)
+end
 queueExpireAt({waitingKey, admittedKey, ticketsKey, buyersKey, stateKey},
   queueDeadline(now, endsAt, tonumber(ARGV[7]), tonumber(ARGV[8])))
 local rank = redis.call('ZRANK', waitingKey, newTicket)
-return {1, newTicket, 'waiting', rank + 1, false, now, startsAt, admitRate, observedRate}
+return {1, newTicket, 'waiting', rank + 1, false, now, startsAt, admitRate, observedRate, place, epoch}

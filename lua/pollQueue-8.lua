@@ -1,13 +1,24 @@
 --[[
   A buyer asks where their waiting-room ticket stands. Only the ticket's own buyer gets an
   answer (anyone else hears it does not exist). Rate-limited per buyer and per client
-  address like joins (the same keys): a limited poll writes nothing. Reads only, besides the rate limit.
+  address like joins (the same keys): a limited poll writes nothing. Reads only, besides
+  the rate limit and a ticket put back:
+  a ticket Redis no longer knows is put back in its place when the API vouches for that
+  place (a ticket it signed, see ARGV[7]) and the queue has been lost since the ticket was
+  handed out (its epoch is not the queue's): once per ticket, while the sale runs, and
+  only for a buyer who holds no other ticket. So a line lost with Redis's data comes back
+  as its buyers poll. A ticket forgotten in the ordinary way (its admission lapsed long
+  ago) has the queue's epoch and stays gone.
 
   Input:
     KEYS[1..8] as joinQueue-8.lua
     ARGV[1] buyer   ARGV[2] ticket
     ARGV[3] the deployment's buyer rate per second   ARGV[4] its burst (a SKU's own wins)
     ARGV[5] the deployment's client address rate per second ('0': off)   ARGV[6] its burst
+    ARGV[7] the ticket's place and ARGV[8] the queue's epoch when it was handed out, as the
+            API verified them from the ticket's signature; '' and '' for an unsigned ticket
+    ARGV[9] ms the queue's data is kept after the last join when the sale has no end
+    ARGV[10] ms it is kept after the sale's end
   Output:
     {1, ticket, status, position, admittedUntil, now, startsAt, admitRate, observedRate}
         status waiting, admitted, closed or expired (see queueTicket.lua); position,
@@ -22,6 +33,7 @@ local skuKey = KEYS[1]
 local waitingKey = KEYS[2]
 local admittedKey = KEYS[3]
 local ticketsKey = KEYS[4]
+local buyersKey = KEYS[5]
 local stateKey = KEYS[6]
 local rateKey = KEYS[7]
 
@@ -39,7 +51,22 @@ if not entry then
   return refusal
 end
 if redis.call('HGET', ticketsKey, ticket) ~= buyer then
-  return {-34}
+  local place, epoch = ARGV[7], ARGV[8]
+  local restoredField = 'r:' .. ticket
+  if place == '' or not tonumber(place) or not entry.needsAdmission
+      or (entry.endsAt > 0 and entry.now >= entry.endsAt)
+      or redis.call('HGET', stateKey, 'epoch') == epoch
+      or redis.call('HEXISTS', stateKey, restoredField) == 1
+      or redis.call('HEXISTS', buyersKey, buyer) == 1 then
+    return {-34}
+  end
+  -- Writes: the ticket back in its place, remembered as restored.
+  redis.call('ZADD', waitingKey, place, ticket)
+  redis.call('HSET', ticketsKey, ticket, buyer)
+  redis.call('HSET', buyersKey, buyer, ticket)
+  redis.call('HSET', stateKey, restoredField, '1')
+  queueExpireAt({waitingKey, admittedKey, ticketsKey, buyersKey, stateKey},
+    queueDeadline(entry.now, entry.endsAt, tonumber(ARGV[9]), tonumber(ARGV[10])))
 end
 if not entry.needsAdmission then
   return {-31}

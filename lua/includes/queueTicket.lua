@@ -1,5 +1,5 @@
 --[[
-  Waiting-room helpers shared by joinQueue-7.lua, pollQueue-7.lua and admit-6.lua.
+  Waiting-room helpers shared by joinQueue-8.lua, pollQueue-8.lua and admit-6.lua.
 
   queueStatus(waitingKey, admittedKey, ticket, now, available, endsAt)
     -> status, position (or false), admittedUntil (or false):

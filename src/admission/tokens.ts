@@ -4,11 +4,24 @@
 // - a Qualification-Token, signed by the seller's own system (a secret it shares with the
 //   engine) for a SKU that requires one.
 // Each kind has its own secret and audience, so neither passes for the other, nor for a
-// buyer's login token.
+// buyer's login token. Also the signature of a waiting-room ticket's place in line.
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 
 export const ADMISSION_AUDIENCE = 'flashsale:admission';
 export const QUALIFICATION_AUDIENCE = 'flashsale:qualification';
+
+/** What a waiting-room ticket's signature covers. */
+export interface TicketFields {
+  buyer: string;
+  sku: string;
+  /** The ticket's id in Redis. */
+  id: string;
+  /** Its score in the line, as the join script wrote it. */
+  place: string;
+  /** The queue's epoch when the ticket was handed out. */
+  epoch: string;
+}
 
 /** A verified pass: for whom, for what, until when. */
 export interface Pass {
@@ -32,6 +45,24 @@ export class PassTokens {
   ) {
     this.admissionKey = new TextEncoder().encode(admissionSecret);
     this.qualificationKey = new TextEncoder().encode(qualificationSecret);
+  }
+
+  /**
+   * The signature of a waiting-room ticket's place (see waiting-room.ts): HMAC-SHA256 under
+   * the admission secret, over a label no JWT starts with, cut to 128 bits.
+   */
+  ticketSignature(t: TicketFields): string {
+    return createHmac('sha256', this.admissionKey)
+      .update(`flashsale:ticket\n${t.sku}\n${t.buyer}\n${t.id}\n${t.place}\n${t.epoch}`)
+      .digest('base64url')
+      .slice(0, 22);
+  }
+
+  /** Whether `signature` is this ticket's (in constant time). */
+  ticketSigned(t: TicketFields, signature: string): boolean {
+    const expected = Buffer.from(this.ticketSignature(t));
+    const given = Buffer.from(signature);
+    return given.length === expected.length && timingSafeEqual(given, expected);
   }
 
   /** The Admission-Token of an admitted ticket. */

@@ -10,10 +10,21 @@ import type { Inventory } from '../inventory/inventory.js';
 import { ScriptCode, scriptError } from '../inventory/script-codes.js';
 import { AppError } from '../shared/errors.js';
 import type { KeySpace, QueueKeys } from '../shared/keys.js';
-import type { PassTokens } from './tokens.js';
+import type { PassTokens, TicketFields } from './tokens.js';
 
 /** Ticket ids: 128 random bits, base64url. */
 export const TICKET_PATTERN = /^[A-Za-z0-9_-]{22}$/;
+
+/**
+ * The ticket a buyer holds: `<id>~<place>~<epoch>~<signature>`, its id in Redis, its
+ * score in the line, the queue's epoch, and the API's signature over those, the buyer and
+ * the SKU (PassTokens.ticketSignature). Redis keeps the id; the rest lets a poll put the
+ * ticket back in its place once Redis has lost the line (lua/pollQueue-8.lua). A bare id
+ * (a ticket whose place is unknown, or one handed out before tickets were signed) is
+ * answered while Redis knows it.
+ */
+const SIGNED_TICKET =
+  /^([A-Za-z0-9_-]{22})~(-?[0-9][0-9.e-]{0,31})~([A-Za-z0-9_-]{11})~([A-Za-z0-9_-]{22})$/;
 
 /** How long a queue's data is kept after its sale's end (polls answer `closed` meanwhile). */
 export const QUEUE_AFTER_END_MS = 10 * 60_000;
@@ -115,10 +126,32 @@ export class WaitingRoom {
       QUEUE_IDLE_MS,
       QUEUE_AFTER_END_MS,
       ...limited.client,
+      // The queue's epoch, should this join be the first of its queue.
+      randomBytes(8).toString('base64url'),
     );
     const code = Number(reply[0]);
     if (code !== 1 && code !== 2) return this.refused(skuId, code, reply);
-    return { view: await this.view(buyer, skuId, reply), created: code === 1 };
+    const id = String(reply[1]);
+    const [place, epoch] = [reply[9], reply[10]];
+    const ticket =
+      typeof place === 'string' && typeof epoch === 'string'
+        ? this.signed({ buyer, sku: skuId, id, place, epoch })
+        : id;
+    return { view: await this.view(buyer, skuId, reply, ticket), created: code === 1 };
+  }
+
+  private signed(t: TicketFields): string {
+    return `${t.id}~${t.place}~${t.epoch}~${this.d.passes.ticketSignature(t)}`;
+  }
+
+  /** A ticket as a buyer sent it: its id, and its place and epoch when its signature holds. */
+  private parse(buyer: string, sku: string, ticket: string) {
+    if (TICKET_PATTERN.test(ticket)) return { id: ticket, place: '', epoch: '' };
+    const m = SIGNED_TICKET.exec(ticket);
+    if (!m) throw new AppError('TICKET_NOT_FOUND');
+    const t = { buyer, sku, id: m[1]!, place: m[2]!, epoch: m[3]! };
+    if (!this.d.passes.ticketSigned(t, m[4]!)) throw new AppError('TICKET_NOT_FOUND');
+    return t;
   }
 
   /** Where the buyer's ticket stands; TICKET_NOT_FOUND for anyone else's. */
@@ -128,22 +161,26 @@ export class WaitingRoom {
     ticket: string,
     address?: ClientAddress,
   ): Promise<TicketView> {
-    if (!TICKET_PATTERN.test(ticket)) throw new AppError('TICKET_NOT_FOUND');
     const k = this.d.keys.forSku(skuId);
     const q = this.d.keys.queue(skuId);
+    const t = this.parse(buyer, skuId, ticket);
     const limited = this.limited(q, buyer, address);
     const reply = await this.d.redis.fsPollQueue(
       k.sku,
       ...limited.keys,
       buyer,
-      ticket,
+      t.id,
       this.d.buyerRatePerSecond,
       this.d.buyerBurst,
       ...limited.client,
+      t.place,
+      t.epoch,
+      QUEUE_IDLE_MS,
+      QUEUE_AFTER_END_MS,
     );
     const code = Number(reply[0]);
     if (code !== 1) return this.refused(skuId, code, reply);
-    return this.view(buyer, skuId, reply);
+    return this.view(buyer, skuId, reply, ticket);
   }
 
   /** Tickets waiting in each SKU's line (one round trip, pipelined). */
@@ -171,9 +208,16 @@ export class WaitingRoom {
     }
   }
 
-  /** {code, ticket, status, position, admittedUntil, now, startsAt, admitRate, observedRate} */
-  private async view(buyer: string, skuId: string, reply: unknown[]): Promise<TicketView> {
-    const ticket = String(reply[1]);
+  /**
+   * {code, ticket id, status, position, admittedUntil, now, startsAt, admitRate,
+   * observedRate}, answered with the ticket as the buyer holds it.
+   */
+  private async view(
+    buyer: string,
+    skuId: string,
+    reply: unknown[],
+    ticket: string,
+  ): Promise<TicketView> {
     const status = String(reply[2]) as TicketStatus;
     const position = reply[3] === null ? null : Number(reply[3]);
     const admittedUntil = reply[4] === null ? undefined : Number(reply[4]);
@@ -197,7 +241,7 @@ export class WaitingRoom {
         view.admissionToken = await this.d.passes.signAdmission({
           buyer,
           sku: skuId,
-          ticket,
+          ticket: String(reply[1]),
           expiresAtMs: admittedUntil,
         });
     }

@@ -92,7 +92,7 @@ export function queueRoutes({
       method: 'get',
       path: '/v1/skus/{sku}/queue/{ticket}',
       summary:
-        'Where a waiting-room ticket stands (its buyer only): waiting, admitted (with the Admission-Token a purchase sends, and until when), closed (nothing left to sell now, or the sale ended) or expired.',
+        'Where a waiting-room ticket stands (its buyer only): waiting, admitted (with the Admission-Token a purchase sends, and until when), closed (nothing left to sell now, or the sale ended) or expired. After Redis lost its data, the ticket as joining answered it (signed) takes its place in line back.',
       auth: 'buyer',
       success: 200,
       errors: [

@@ -4,7 +4,8 @@
 // their buyer and SKU, lapsed and tampered passes refused, a sold-out SKU closing its
 // queue, qualification checked before the queue, the queue routes' rate limits (per buyer
 // and per client address), metrics, and after Redis lost its data: the settings coming
-// back with a rebuild, admitted passes that still buy, and the line that is gone.
+// back with a rebuild, the line coming back as its buyers poll, and admitted passes that
+// still buy.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
@@ -318,7 +319,8 @@ describe('waiting room', () => {
     const a = await join(api, sku, alice!.jwt);
     assert.equal(a.status, 202);
     const ticket = a.body.ticket;
-    assert.match(ticket, /^[A-Za-z0-9_-]{22}$/);
+    // Its id in Redis, its place in line, the queue's epoch, and the API's signature.
+    assert.match(ticket, /^[A-Za-z0-9_-]{22}~[0-9]+~[A-Za-z0-9_-]{11}~[A-Za-z0-9_-]{22}$/);
 
     for (const [who, s] of [
       [bob!, sku],
@@ -662,8 +664,77 @@ describe('admission settings after Redis lost its data', () => {
     assert.equal(unqualified.body.error?.code, 'NOT_QUALIFIED', 'the hook is back');
   });
 
-  it('after Redis lost its data, admitted passes still buy, the line is gone, and the sale sells exactly its stock', async () => {
+  it('after Redis lost its data, the line comes back as its buyers poll, each ticket in its place and once', async () => {
     const sku = uid('lostline');
+    // Before the opening: places are a random draw, and nobody is admitted.
+    await createSku(api, {
+      sku,
+      stock: 10,
+      perUserLimit: 1,
+      startsAt: new Date(Date.now() + 600_000).toISOString(),
+      waitingRoom: { admissionsPerSecond: 1 },
+    });
+    const people = await buyers(uid('ll'), 6);
+    const tickets: string[] = [];
+    for (const p of people) tickets.push((await join(api, sku, p.jwt)).body.ticket);
+    const positions = async (who: typeof people, held: string[]) =>
+      Promise.all(who.map(async (p, i) => (await poll(api, sku, p.jwt, held[i]!)).body.position));
+    const before = await positions(people, tickets);
+    assert.deepEqual([...before].sort(), [1, 2, 3, 4, 5, 6]);
+
+    await api.engine.redis.flushall();
+    const [first, ...rest] = people;
+    // A ticket without its signature, or whose place was changed, is not taken back.
+    const [id, place, epoch, signature] = tickets[0]!.split('~') as [
+      string,
+      string,
+      string,
+      string,
+    ];
+    assert.equal(place.startsWith('-'), true, 'a drawn place before the opening');
+    const bare = await until(
+      'the SKU rebuilt',
+      async () => {
+        const r = await poll(api, sku, first!.jwt, id);
+        return r.status === 503 ? undefined : r;
+      },
+      30_000,
+      200,
+    );
+    assert.equal(bare.body.error?.code, 'TICKET_NOT_FOUND', JSON.stringify(bare.body));
+    const moved = await poll(api, sku, first!.jwt, `${id}~-1~${epoch}~${signature}`);
+    assert.equal(moved.body.error?.code, 'TICKET_NOT_FOUND');
+    // Each buyer's poll puts their ticket back; the line's order is the one before.
+    for (const [i, p] of people.entries()) {
+      const r = await poll(api, sku, p.jwt, tickets[i]!);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.body.ticket, tickets[i]);
+    }
+    assert.deepEqual(await positions(people, tickets), before);
+
+    // Once only: a ticket put back and then forgotten (as a lapsed admission is) stays gone.
+    const q = api.engine.keys.queue(sku);
+    const forget = async (buyer: string, ticketId: string) => {
+      await api.engine.redis.zrem(q.waiting, ticketId);
+      await api.engine.redis.hdel(q.tickets, ticketId);
+      await api.engine.redis.hdel(q.buyers, buyer);
+    };
+    await forget(first!.id, id);
+    assert.equal((await poll(api, sku, first!.jwt, tickets[0]!)).status, 404);
+    // A ticket of the queue as it is now, forgotten, is not taken back either.
+    const [late] = await buyers(uid('ll2'), 1);
+    const lateTicket = (await join(api, sku, late!.jwt)).body.ticket;
+    await forget(late!.id, lateTicket.split('~')[0]!);
+    assert.equal((await poll(api, sku, late!.jwt, lateTicket)).status, 404);
+    assert.deepEqual(
+      (await positions(rest, tickets.slice(1))).sort(),
+      [1, 2, 3, 4, 5],
+      'the others keep their order',
+    );
+  });
+
+  it('after Redis lost its data, admitted passes still buy, and stock still bounds the sale', async () => {
+    const sku = uid('lostpass');
     const stock = 3;
     await createSku(api, {
       sku,
@@ -671,7 +742,7 @@ describe('admission settings after Redis lost its data', () => {
       perUserLimit: 1,
       waitingRoom: { admissionsPerUnitLeft: 1 },
     });
-    const people = await buyers(uid('ll'), 5);
+    const people = await buyers(uid('lp'), 5);
     const tickets: string[] = [];
     for (const p of people) tickets.push((await join(api, sku, p.jwt)).body.ticket);
     // One admission per unit left: three admitted, two waiting.
@@ -706,12 +777,10 @@ describe('admission settings after Redis lost its data', () => {
       );
       assert.equal(bought.status, 201, JSON.stringify(bought.body));
     }
-    // The line lived only in Redis: a waiting ticket is gone, and with nothing left to
-    // sell the queue is closed to a buyer who joins again.
+    // Sold out: a waiting ticket comes back closed, and nothing more sells.
     for (const w of waiting) {
       const polled = await poll(api, sku, w.jwt, w.ticket);
-      assert.equal(polled.status, 404);
-      assert.equal(polled.body.error?.code, 'TICKET_NOT_FOUND');
+      assert.equal(polled.body.status, 'closed', JSON.stringify(polled.body));
       const again = await join(api, sku, w.jwt);
       assert.equal(again.body.error?.code, 'QUEUE_CLOSED', JSON.stringify(again.body));
       const refused = await buy(api, sku, w.jwt, `${w.id}-k`);
