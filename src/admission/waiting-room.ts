@@ -144,14 +144,18 @@ export class WaitingRoom {
     return `${t.id}~${t.place}~${t.epoch}~${this.d.passes.ticketSignature(t)}`;
   }
 
-  /** A ticket as a buyer sent it: its id, and its place and epoch when its signature holds. */
+  /**
+   * A ticket as a buyer sent it: its id, and its place and epoch when its signature holds.
+   * The id alone (128 random bits, which only its buyer's polls may use) answers while
+   * Redis knows it, so a signature that fails (another buyer's or SKU's, a place changed,
+   * a secret rotated) only takes away the way back into a lost line.
+   */
   private parse(buyer: string, sku: string, ticket: string) {
     if (TICKET_PATTERN.test(ticket)) return { id: ticket, place: '', epoch: '' };
     const m = SIGNED_TICKET.exec(ticket);
     if (!m) throw new AppError('TICKET_NOT_FOUND');
     const t = { buyer, sku, id: m[1]!, place: m[2]!, epoch: m[3]! };
-    if (!this.d.passes.ticketSigned(t, m[4]!)) throw new AppError('TICKET_NOT_FOUND');
-    return t;
+    return this.d.passes.ticketSigned(t, m[4]!) ? t : { id: t.id, place: '', epoch: '' };
   }
 
   /** Where the buyer's ticket stands; TICKET_NOT_FOUND for anyone else's. */
