@@ -20,15 +20,17 @@
     ARGV[7] ms the queue's data is kept after the last join when the sale has no end
     ARGV[8] ms it is kept after the sale's end
     ARGV[9] the deployment's client address rate per second ('0': off)   ARGV[10] its burst
-    ARGV[11] a fresh random epoch, kept when the queue has none yet
+    ARGV[11] a fresh random epoch, kept when the SKU has none yet
   Output:
     {1, ticket, status, position, admittedUntil, now, startsAt, admitRate, observedRate,
      place, epoch}
         a new ticket (status waiting); position, admittedUntil, admitRate and
         observedRate may be nil. place is the ticket's score in the line and epoch the
-        queue's (a value that lives as long as the queue's keys): the API signs both into
-        the ticket it hands out, so that a poll can put the ticket back in its place once
-        Redis has lost the line (pollQueue-8.lua).
+        SKU's waiting-room epoch: a random value in the SKU's hash, set by the first join
+        and kept by repairs, so it changes only when Redis loses the SKU's data (the rebuild
+        writes a hash without it). The API signs both into the ticket it hands out, so that
+        a poll can put the ticket back in its place once Redis has lost the line
+        (pollQueue-8.lua).
     {2, ticket, ...the same}  the buyer's ticket as it stands (waiting or admitted); place
         and epoch nil when unknown (an admitted ticket has left the line)
     {-1}           SKU state missing
@@ -70,9 +72,8 @@ local available, startsAt, endsAt = entry.available, entry.startsAt, entry.endsA
 if available <= 0 or (endsAt > 0 and now >= endsAt) then
   return {-33}
 end
-local state = redis.call('HMGET', stateKey, 'observedRate', 'epoch')
-local observedRate = state[1] or false
-local epoch = state[2]
+local observedRate = redis.call('HGET', stateKey, 'observedRate') or false
+local epoch = entry.epoch
 local admitRate = entry.admitRate
 
 local held = redis.call('HGET', buyersKey, buyer)
@@ -100,7 +101,7 @@ redis.call('HSET', ticketsKey, newTicket, buyer)
 redis.call('HSET', buyersKey, buyer, newTicket)
 if not epoch then
   epoch = ARGV[11]
-  redis.call('HSET', stateKey, 'epoch', epoch)
+  redis.call('HSET', skuKey, 'queueEpoch', epoch)
 end
 queueExpireAt({waitingKey, admittedKey, ticketsKey, buyersKey, stateKey},
   queueDeadline(now, endsAt, tonumber(ARGV[7]), tonumber(ARGV[8])))

@@ -51,10 +51,15 @@ elseif redis.call('EXISTS', skuKey) == 1 then
   return {-12}
 end
 
--- Writes.
+-- Writes. A repair keeps the waiting room's epoch (joinQueue-8.lua): Redis did not lose
+-- the line, so no ticket may take its place back.
+local queueEpoch = redis.call('HGET', skuKey, 'queueEpoch')
 redis.call('DEL', skuKey, usersKey)
 redis.call('HSET', skuKey, 'available', ARGV[2], 'supplied', ARGV[3], 'limit', ARGV[4],
   'startsAt', ARGV[5], 'endsAt', ARGV[6], 'ttl', ARGV[7], 'paused', ARGV[8], 'seq', ARGV[9])
+if queueEpoch then
+  redis.call('HSET', skuKey, 'queueEpoch', queueEpoch)
+end
 local restoredLeft = redis.call('PTTL', restoredKey)
 if restoredLeft > 0 then
   redis.call('HSET', skuKey, 'claimsRestoredUntil', nowMs() + restoredLeft)

@@ -4,11 +4,12 @@
   address like joins (the same keys): a limited poll writes nothing. Reads only, besides
   the rate limit and a ticket put back:
   a ticket Redis no longer knows is put back in its place when the API vouches for that
-  place (a ticket it signed, see ARGV[7]) and the queue has been lost since the ticket was
-  handed out (its epoch is not the queue's): once per ticket, while the sale runs, and
-  only for a buyer who holds no other ticket. So a line lost with Redis's data comes back
-  as its buyers poll. A ticket forgotten in the ordinary way (its admission lapsed long
-  ago) has the queue's epoch and stays gone.
+  place (a ticket it signed, see ARGV[7]) and Redis has lost the SKU's data since the
+  ticket was handed out (its epoch is not the SKU's, see joinQueue-8.lua): one ticket per
+  buyer (marked in the queue's state hash), while the sale runs, and only for a buyer who
+  holds no other ticket. So a line lost with Redis's data comes back as its buyers poll.
+  A ticket forgotten in the ordinary way (its admission lapsed long ago, or the queue's
+  keys expired after a quiet day) has the SKU's epoch and stays gone.
 
   Input:
     KEYS[1..8] as joinQueue-8.lua
@@ -52,15 +53,15 @@ if not entry then
 end
 if redis.call('HGET', ticketsKey, ticket) ~= buyer then
   local place, epoch = ARGV[7], ARGV[8]
-  local restoredField = 'r:' .. ticket
+  local restoredField = 'r:' .. buyer
   if place == '' or not tonumber(place) or not entry.needsAdmission
       or (entry.endsAt > 0 and entry.now >= entry.endsAt)
-      or redis.call('HGET', stateKey, 'epoch') == epoch
+      or entry.epoch == epoch
       or redis.call('HEXISTS', stateKey, restoredField) == 1
       or redis.call('HEXISTS', buyersKey, buyer) == 1 then
     return {-34}
   end
-  -- Writes: the ticket back in its place, remembered as restored.
+  -- Writes: the ticket back in its place, its buyer's one.
   redis.call('ZADD', waitingKey, place, ticket)
   redis.call('HSET', ticketsKey, ticket, buyer)
   redis.call('HSET', buyersKey, buyer, ticket)

@@ -8,13 +8,15 @@
   queueEntry(skuKey, rateKey, deploymentRate, deploymentBurst, clientKey, clientRate,
              clientBurst)
     -> entry, nil    entry = {available, startsAt, endsAt, admitRate (or false),
-                     needsAdmission, needsQualification, now, nowUs}
+                     needsAdmission, needsQualification, now, nowUs, epoch (or false)}
+    epoch: the SKU's waiting-room epoch (joinQueue-8.lua), absent until a join sets it
     -> nil, reply    {-1} SKU state missing; {-13, skuKey} a malformed gate;
                      {-19, waitMs} over either limit (nothing written)
 ]]
 local function queueEntry(skuKey, rateKey, deploymentRate, deploymentBurst, clientKey, clientRate,
   clientBurst)
-  local sku = redis.call('HMGET', skuKey, 'available', 'gate', 'startsAt', 'endsAt', 'admitRate')
+  local sku = redis.call('HMGET', skuKey, 'available', 'gate', 'startsAt', 'endsAt', 'admitRate',
+    'queueEpoch')
   if not sku[1] then
     return nil, {-1}
   end
@@ -39,5 +41,6 @@ local function queueEntry(skuKey, rateKey, deploymentRate, deploymentBurst, clie
     needsQualification = needsQualification,
     now = now,
     nowUs = nowUs,
+    epoch = sku[6] or false,
   }, nil
 end

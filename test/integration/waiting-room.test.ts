@@ -735,6 +735,78 @@ describe('admission settings after Redis lost its data', () => {
       [1, 2, 3, 4, 5],
       'the others keep their order',
     );
+    // Nor once the queue's keys expired after a quiet day: the epoch is the SKU's.
+    await api.engine.redis.del(q.waiting, q.admitted, q.tickets, q.buyers, q.state);
+    assert.equal((await poll(api, sku, late!.jwt, lateTicket)).status, 404);
+  });
+
+  it("a repair keeps the waiting room's epoch: a forgotten ticket does not come back after it", async () => {
+    const sku = uid('repairq');
+    await createSku(api, {
+      sku,
+      stock: 10,
+      perUserLimit: 1,
+      startsAt: new Date(Date.now() + 600_000).toISOString(),
+      waitingRoom: { admissionsPerSecond: 1 },
+    });
+    const [x] = await buyers(uid('rq'), 1);
+    const ticket = (await join(api, sku, x!.jwt)).body.ticket;
+    const q = api.engine.keys.queue(sku);
+    await api.engine.redis.zrem(q.waiting, ticket.split('~')[0]!);
+    await api.engine.redis.hdel(q.tickets, ticket.split('~')[0]!);
+    await api.engine.redis.hdel(q.buyers, x!.id);
+    const k = api.engine.keys.forSku(sku);
+    const epoch = await api.engine.redis.hget(k.sku, 'queueEpoch');
+    assert.ok(epoch);
+    await api.engine.inventory.repair(sku);
+    assert.equal(await api.engine.redis.hget(k.sku, 'queueEpoch'), epoch);
+    assert.equal((await poll(api, sku, x!.jwt, ticket)).status, 404);
+  });
+
+  it('after Redis lost its data, a buyer takes back one ticket, their own, and none while holding another', async () => {
+    const sku = uid('onlyone');
+    const otherSku = uid('onlyone2');
+    for (const s of [sku, otherSku])
+      await createSku(api, {
+        sku: s,
+        stock: 10,
+        perUserLimit: 1,
+        startsAt: new Date(Date.now() + 600_000).toISOString(),
+        waitingRoom: { admissionsPerSecond: 1 },
+      });
+    const [x, y, z] = await buyers(uid('oo'), 3);
+    const q = api.engine.keys.queue(sku);
+    // x's first ticket forgotten (as a lapsed admission is), then a second one.
+    const t1 = (await join(api, sku, x!.jwt)).body.ticket;
+    await api.engine.redis.zrem(q.waiting, t1.split('~')[0]!);
+    await api.engine.redis.hdel(q.tickets, t1.split('~')[0]!);
+    await api.engine.redis.hdel(q.buyers, x!.id);
+    const t2 = (await join(api, sku, x!.jwt)).body.ticket;
+    assert.notEqual(t2, t1);
+    const ty = (await join(api, sku, y!.jwt)).body.ticket;
+    await join(api, otherSku, x!.jwt);
+
+    await api.engine.redis.flushall();
+    for (const s of [sku, otherSku])
+      await until(
+        'the SKU rebuilt',
+        async () =>
+          (await poll(api, s, z!.jwt, 'A'.repeat(22))).status === 503 ? undefined : true,
+        30_000,
+        200,
+      );
+    // Another buyer cannot take x's place, nor x take it on another SKU.
+    assert.equal((await poll(api, sku, z!.jwt, t1)).status, 404);
+    assert.equal((await poll(api, otherSku, x!.jwt, t2)).status, 404);
+    // y joined again before polling: y holds a ticket, so the old one stays gone.
+    assert.equal((await join(api, sku, y!.jwt)).status, 202);
+    assert.equal((await poll(api, sku, y!.jwt, ty)).status, 404);
+    // x takes back one ticket, and then not the other.
+    assert.equal((await poll(api, sku, x!.jwt, t2)).status, 200);
+    await api.engine.redis.zrem(q.waiting, t2.split('~')[0]!);
+    await api.engine.redis.hdel(q.tickets, t2.split('~')[0]!);
+    await api.engine.redis.hdel(q.buyers, x!.id);
+    assert.equal((await poll(api, sku, x!.jwt, t1)).status, 404);
   });
 
   it('after Redis lost its data, admitted passes still buy, and stock still bounds the sale', async () => {
