@@ -615,6 +615,28 @@ describe('admission settings after Redis lost its data', () => {
     await redis?.close();
   });
 
+  /** A SKU whose waiting room opens in 10 minutes: places are drawn, nobody is admitted. */
+  async function lineBeforeOpening(prefix: string): Promise<string> {
+    const sku = uid(prefix);
+    await createSku(api, {
+      sku,
+      stock: 10,
+      perUserLimit: 1,
+      startsAt: new Date(Date.now() + 600_000).toISOString(),
+      waitingRoom: { admissionsPerSecond: 1 },
+    });
+    return sku;
+  }
+
+  /** What admit-6.lua does to a ticket whose admission lapsed long ago. */
+  async function forget(sku: string, buyer: string, ticket: string): Promise<void> {
+    const q = api.engine.keys.queue(sku);
+    const id = ticket.split('~')[0]!;
+    await api.engine.redis.zrem(q.waiting, id);
+    await api.engine.redis.hdel(q.tickets, id);
+    await api.engine.redis.hdel(q.buyers, buyer);
+  }
+
   it('a rebuild restores the waiting room, the qualification hook and the rate limit', async () => {
     const sku = uid('rebuilt');
     await createSku(api, {
@@ -665,15 +687,7 @@ describe('admission settings after Redis lost its data', () => {
   });
 
   it('after Redis lost its data, the line comes back as its buyers poll, each ticket in its place and once', async () => {
-    const sku = uid('lostline');
-    // Before the opening: places are a random draw, and nobody is admitted.
-    await createSku(api, {
-      sku,
-      stock: 10,
-      perUserLimit: 1,
-      startsAt: new Date(Date.now() + 600_000).toISOString(),
-      waitingRoom: { admissionsPerSecond: 1 },
-    });
+    const sku = await lineBeforeOpening('lostline');
     const people = await buyers(uid('ll'), 6);
     const tickets: string[] = [];
     for (const p of people) tickets.push((await join(api, sku, p.jwt)).body.ticket);
@@ -717,18 +731,12 @@ describe('admission settings after Redis lost its data', () => {
     assert.deepEqual(await positions(people, tickets), before);
 
     // Once only: a ticket put back and then forgotten (as a lapsed admission is) stays gone.
-    const q = api.engine.keys.queue(sku);
-    const forget = async (buyer: string, ticketId: string) => {
-      await api.engine.redis.zrem(q.waiting, ticketId);
-      await api.engine.redis.hdel(q.tickets, ticketId);
-      await api.engine.redis.hdel(q.buyers, buyer);
-    };
-    await forget(first!.id, id);
+    await forget(sku, first!.id, id);
     assert.equal((await poll(api, sku, first!.jwt, tickets[0]!)).status, 404);
     // A ticket of the queue as it is now, forgotten, is not taken back either.
     const [late] = await buyers(uid('ll2'), 1);
     const lateTicket = (await join(api, sku, late!.jwt)).body.ticket;
-    await forget(late!.id, lateTicket.split('~')[0]!);
+    await forget(sku, late!.id, lateTicket);
     assert.equal((await poll(api, sku, late!.jwt, lateTicket)).status, 404);
     assert.deepEqual(
       (await positions(rest, tickets.slice(1))).sort(),
@@ -736,25 +744,16 @@ describe('admission settings after Redis lost its data', () => {
       'the others keep their order',
     );
     // Nor once the queue's keys expired after a quiet day: the epoch is the SKU's.
+    const q = api.engine.keys.queue(sku);
     await api.engine.redis.del(q.waiting, q.admitted, q.tickets, q.buyers, q.state);
     assert.equal((await poll(api, sku, late!.jwt, lateTicket)).status, 404);
   });
 
   it("a repair keeps the waiting room's epoch: a forgotten ticket does not come back after it", async () => {
-    const sku = uid('repairq');
-    await createSku(api, {
-      sku,
-      stock: 10,
-      perUserLimit: 1,
-      startsAt: new Date(Date.now() + 600_000).toISOString(),
-      waitingRoom: { admissionsPerSecond: 1 },
-    });
+    const sku = await lineBeforeOpening('repairq');
     const [x] = await buyers(uid('rq'), 1);
     const ticket = (await join(api, sku, x!.jwt)).body.ticket;
-    const q = api.engine.keys.queue(sku);
-    await api.engine.redis.zrem(q.waiting, ticket.split('~')[0]!);
-    await api.engine.redis.hdel(q.tickets, ticket.split('~')[0]!);
-    await api.engine.redis.hdel(q.buyers, x!.id);
+    await forget(sku, x!.id, ticket);
     const k = api.engine.keys.forSku(sku);
     const epoch = await api.engine.redis.hget(k.sku, 'queueEpoch');
     assert.ok(epoch);
@@ -764,23 +763,12 @@ describe('admission settings after Redis lost its data', () => {
   });
 
   it('after Redis lost its data, a buyer takes back one ticket, their own, and none while holding another', async () => {
-    const sku = uid('onlyone');
-    const otherSku = uid('onlyone2');
-    for (const s of [sku, otherSku])
-      await createSku(api, {
-        sku: s,
-        stock: 10,
-        perUserLimit: 1,
-        startsAt: new Date(Date.now() + 600_000).toISOString(),
-        waitingRoom: { admissionsPerSecond: 1 },
-      });
+    const sku = await lineBeforeOpening('onlyone');
+    const otherSku = await lineBeforeOpening('onlyone2');
     const [x, y, z] = await buyers(uid('oo'), 3);
-    const q = api.engine.keys.queue(sku);
     // x's first ticket forgotten (as a lapsed admission is), then a second one.
     const t1 = (await join(api, sku, x!.jwt)).body.ticket;
-    await api.engine.redis.zrem(q.waiting, t1.split('~')[0]!);
-    await api.engine.redis.hdel(q.tickets, t1.split('~')[0]!);
-    await api.engine.redis.hdel(q.buyers, x!.id);
+    await forget(sku, x!.id, t1);
     const t2 = (await join(api, sku, x!.jwt)).body.ticket;
     assert.notEqual(t2, t1);
     const ty = (await join(api, sku, y!.jwt)).body.ticket;
@@ -803,9 +791,7 @@ describe('admission settings after Redis lost its data', () => {
     assert.equal((await poll(api, sku, y!.jwt, ty)).status, 404);
     // x takes back one ticket, and then not the other.
     assert.equal((await poll(api, sku, x!.jwt, t2)).status, 200);
-    await api.engine.redis.zrem(q.waiting, t2.split('~')[0]!);
-    await api.engine.redis.hdel(q.tickets, t2.split('~')[0]!);
-    await api.engine.redis.hdel(q.buyers, x!.id);
+    await forget(sku, x!.id, t2);
     assert.equal((await poll(api, sku, x!.jwt, t1)).status, 404);
   });
 
