@@ -120,6 +120,8 @@ async function runOnce(run: number): Promise<void> {
       ...path('single node (claim in the script)', c.singleNode),
       ...path('Redis Cluster path (claim, then script)', c.cluster),
       ...path('single node, default buyer limit on (5/s)', c.buyerLimit),
+      `| a lean five-command script on the same server (µs per call, issue 13's yardstick) | ${fmt(c.leanScriptUs, 1)} |`,
+      `| Redis time per purchase / the lean script (issue 13's goal: 25 / 18 = 1.39 at most) | ${fmt(c.redisUsPerPurchaseToLean, 2)} |`,
       `| per-SKU capacity (purchases/s = 1 s / Redis time, single node) | ${fmt(c.perSkuCapacityPerS)} |`,
       `| PostgreSQL hot row (purchases/s, 50 sessions) | ${fmt(c.pgHotRowPerS)} |`,
       `| per-SKU capacity vs PostgreSQL hot row | ${fmt(c.perSkuCapacityVsPg, 1)}x |`,

@@ -91,6 +91,12 @@ const FIGURES: {
     read: (r) => r.cost?.buyerLimit?.redisUsPerPurchase,
   },
   {
+    key: 'redisUsPerPurchaseToLean',
+    label: 'Redis time per purchase / a lean five-command script',
+    digits: 2,
+    read: (r) => r.cost?.redisUsPerPurchaseToLean,
+  },
+  {
     key: 'redisInstructionsPerPurchase',
     label: 'redis-server instructions per purchase (callgrind)',
     digits: 0,
