@@ -34,7 +34,10 @@ local traceparent = ARGV[8]
 -- the first command that touches it, through redis.pcall, whose error reply is the only
 -- table among the replies of GET, SET, HGET, ZADD and XADD (HMGET's is told by its `err`
 -- field); answered as -13 instead of raised. Every key that is only written is written
--- first, so a refusal leaves nothing behind.
+-- first, so a refusal leaves nothing behind. Except OOM: a Redis at its maxmemory refuses
+-- a script's first write (and only its first: after one, Redis lets the script finish),
+-- which is the claim or the expiry entry. That error is answered as itself (Redis is full,
+-- not wrong), with nothing written.
 
 -- Checks: nothing of the SKU's is written until every one has passed.
 local sku = redis.call('HMGET', skuKey, 'available', 'limit', 'startsAt', 'endsAt', 'ttl', 'paused',
@@ -110,6 +113,9 @@ if claimKey then
   local claim = redis.pcall('SET', claimKey, skuId .. '|' .. ARGV[3] .. '|' .. orderId, 'EX', claimTtl,
     'NX', 'GET')
   if type(claim) == 'table' then
+    if string.sub(claim.err, 1, 3) == 'OOM' then
+      return claim
+    end
     return {-13, claimKey}
   end
   if claim then
@@ -222,8 +228,9 @@ if not refusal then
   -- Writes. The expiry index and the stream first: they are the keys not read above. A
   -- refused stream takes back the expiry entry, which leaves the index as it was.
   local expiry = skuId .. ':' .. orderId
-  if type(redis.pcall('ZADD', expiriesKey, expiresAtText, expiry)) == 'table' then
-    refusal = {-13, expiriesKey}
+  local indexed = redis.pcall('ZADD', expiriesKey, expiresAtText, expiry)
+  if type(indexed) == 'table' then
+    refusal = string.sub(indexed.err, 1, 3) == 'OOM' and indexed or {-13, expiriesKey}
   elseif type(redis.pcall('XADD', eventsKey, '*', 'e', event)) == 'table' then
     redis.call('ZREM', expiriesKey, expiry)
     refusal = {-13, eventsKey}

@@ -1,7 +1,10 @@
 // Durability: what Redis's persistence settings promise about acknowledged purchases.
 // Read at start-up (and again whenever the connection comes back, since a restart or a
 // failover can bring other settings), stated in one log line and a gauge, and checked
-// against REDIS_DURABILITY: in production a weaker promise refuses to start.
+// against REDIS_DURABILITY: in production a weaker promise refuses to start. So does a
+// Redis that may evict keys (a maxmemory with a policy other than noeviction): an evicted
+// order, holding or claim is a lost purchase, a buyer past their limit or a retry that
+// buys twice, whatever the persistence.
 import { Cluster, ReplyError, type Redis } from 'ioredis';
 import client from 'prom-client';
 import { withDeadline } from '../shared/deadline.js';
@@ -23,7 +26,20 @@ export const PROMISE_TEXT: Record<ObservedDurability, string> = {
 };
 
 export type NodeSettings =
-  { node: string; appendonly: string; appendfsync: string } | { node: string; error: string };
+  | {
+      node: string;
+      appendonly: string;
+      appendfsync: string;
+      /** Bytes; '0' is no limit. */
+      maxmemory?: string;
+      maxmemoryPolicy?: string;
+    }
+  | { node: string; error: string };
+
+/** Whether a node drops keys of its own accord once full. */
+export function evicts(s: Exclude<NodeSettings, { error: string }>): boolean {
+  return Number(s.maxmemory ?? '0') > 0 && (s.maxmemoryPolicy ?? 'noeviction') !== 'noeviction';
+}
 
 /**
  * The promise of one node's settings. `appendfsync no` leaves flushing to the OS (about
@@ -48,6 +64,8 @@ export interface DurabilityReport {
   required: Durability;
   /** The weakest promise over every master (a write lands on one of them). */
   actual: ObservedDurability;
+  /** Some master may evict keys: refused whatever the promise. */
+  evicting: boolean;
   ok: boolean;
   /** What Redis has, node by node, e.g. `127.0.0.1:6379 appendonly=no appendfsync=everysec`. */
   redis: string;
@@ -56,10 +74,12 @@ export interface DurabilityReport {
 /** Pure: the report for the settings read from every master. */
 export function assess(nodes: NodeSettings[], required: Durability): DurabilityReport {
   let actual: ObservedDurability = nodes.length === 0 ? 'unknown' : 'always';
+  let evicting = false;
   for (const n of nodes) {
     const p = 'error' in n ? 'unknown' : promiseOf(n);
     if (p === 'unknown' || actual === 'unknown') actual = 'unknown';
     else if (rank(p) < rank(actual)) actual = p;
+    if (!('error' in n) && evicts(n)) evicting = true;
   }
   const redis =
     nodes.length === 0
@@ -68,18 +88,29 @@ export function assess(nodes: NodeSettings[], required: Durability): DurabilityR
           .map((n) =>
             'error' in n
               ? `${n.node} ${n.error}`
-              : `${n.node} appendonly=${n.appendonly} appendfsync=${n.appendfsync}`,
+              : `${n.node} appendonly=${n.appendonly} appendfsync=${n.appendfsync}` +
+                (evicts(n)
+                  ? ` maxmemory=${n.maxmemory} maxmemory-policy=${n.maxmemoryPolicy}`
+                  : ''),
           )
           .join('; ');
-  return { required, actual, ok: satisfies(actual, required), redis };
+  return { required, actual, evicting, ok: satisfies(actual, required) && !evicting, redis };
 }
+
+const EVICTION_TEXT =
+  'Redis may evict keys: orders, holdings and Idempotency-Key claims could vanish (a lost ' +
+  'purchase, a buyer past their limit, a retry that buys twice); run it with ' +
+  'maxmemory-policy noeviction';
 
 export class DurabilityError extends Error {
   constructor(readonly report: DurabilityReport) {
     super(
-      `REDIS_DURABILITY=${report.required} but Redis promises ${report.actual} (${report.redis}); ` +
-        `run Redis with appendonly yes and appendfsync ${report.required === 'always' ? 'always' : 'everysec or always'}, ` +
-        'or set REDIS_DURABILITY to what it has',
+      report.evicting && satisfies(report.actual, report.required)
+        ? `${EVICTION_TEXT} (${report.redis})`
+        : `REDIS_DURABILITY=${report.required} but Redis promises ${report.actual} (${report.redis}); ` +
+            `run Redis with appendonly yes and appendfsync ${report.required === 'always' ? 'always' : 'everysec or always'}, ` +
+            'or set REDIS_DURABILITY to what it has' +
+            (report.evicting ? `; and ${EVICTION_TEXT}` : ''),
     );
     this.name = 'DurabilityError';
   }
@@ -105,11 +136,16 @@ async function readNode(node: Redis, timeoutMs: number): Promise<NodeSettings> {
     return reply[1] ?? '(not set)';
   };
   try {
-    const [appendonly, appendfsync] = await withDeadline(
-      Promise.all([get('appendonly'), get('appendfsync')]),
+    const [appendonly, appendfsync, maxmemory, maxmemoryPolicy] = await withDeadline(
+      Promise.all([
+        get('appendonly'),
+        get('appendfsync'),
+        get('maxmemory'),
+        get('maxmemory-policy'),
+      ]),
       timeoutMs,
     );
-    return { node: name, appendonly, appendfsync };
+    return { node: name, appendonly, appendfsync, maxmemory, maxmemoryPolicy };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     // A reply error is Redis refusing CONFIG (renamed, ACL); anything else is no answer.
@@ -175,7 +211,10 @@ export class DurabilityWatch {
       else
         this.log[this.opts.production ? 'fatal' : 'warn'](
           fields,
-          `${PROMISE_TEXT[report.actual]}; weaker than REDIS_DURABILITY=${report.required}`,
+          satisfies(report.actual, report.required)
+            ? `${PROMISE_TEXT[report.actual]}; but ${EVICTION_TEXT}`
+            : `${PROMISE_TEXT[report.actual]}; weaker than REDIS_DURABILITY=${report.required}` +
+                (report.evicting ? `; and ${EVICTION_TEXT}` : ''),
         );
     }
     return report;

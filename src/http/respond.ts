@@ -23,7 +23,8 @@ export const UNAVAILABLE_RETRY_AFTER_S = 1;
 
 const REDIS_CLIENT_ERRORS =
   /^(Command timed out|Connection is closed|Stream isn't writeable|Cluster isn't ready|Reached the max retries per request|Failed to refresh slots cache)/;
-const REDIS_REPLY_ERRORS = /^(LOADING|BUSY|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|MISCONF)\b/;
+// OOM: a Redis at its maxmemory (with noeviction) refuses writes until memory is freed.
+const REDIS_REPLY_ERRORS = /^(LOADING|BUSY|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|MISCONF|OOM)\b/;
 const PG_CLIENT_ERRORS =
   /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/;
 /** Prisma: cannot reach, timed out, server closed the connection, pool exhausted. */

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { startApi, token, uid, type RunningApi } from '../helpers.js';
+import { createSku, scanKeys, startApi, token, uid, type RunningApi } from '../helpers.js';
 import { freePort, ownRedis, type OwnRedis } from '../support/redis-server.js';
 
 async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
@@ -102,6 +102,50 @@ describe('backing services unreachable', { timeout: 120_000 }, () => {
       });
     } finally {
       await api.stop();
+    }
+  });
+});
+
+describe('Redis full (maxmemory reached, noeviction)', { timeout: 120_000 }, () => {
+  let server: OwnRedis;
+  before(async () => {
+    server = await ownRedis();
+  });
+  after(() => server.close());
+
+  it('a purchase answers 503 SERVICE_UNAVAILABLE with Retry-After and writes nothing, with and without a buyer limit', async () => {
+    const admin = new Redis(server.url);
+    // Without a limit the claim is the script's first write; with one, the limit's key.
+    const apis = [
+      await startApi({ REDIS_URL: server.url, RATE_LIMIT_BUYER_PER_S: '0' }),
+      await startApi({ REDIS_URL: server.url, RATE_LIMIT_BUYER_PER_S: '1000' }),
+    ];
+    try {
+      for (const api of apis) {
+        const sku = uid('full');
+        await createSku(api, { sku, stock: 10, perUserLimit: 10 });
+        const before = await admin.hgetall(api.engine.keys.forSku(sku).sku);
+        // Every key but the live view's counters (each API process publishes its own).
+        const keys = async () =>
+          (await scanKeys(admin, 'fs:*')).filter((k) => !k.startsWith('fs:live:')).sort();
+        const keysBefore = await keys();
+        await admin.config('SET', 'maxmemory-policy', 'noeviction');
+        await admin.config('SET', 'maxmemory', '1');
+        let r;
+        try {
+          r = await purchase(api, sku);
+        } finally {
+          await admin.config('SET', 'maxmemory', '0');
+        }
+        assert.equal(r.status, 503, JSON.stringify(r.body));
+        assert.equal(r.body.error?.code, 'SERVICE_UNAVAILABLE');
+        assert.equal(r.retryAfter, '1');
+        assert.deepEqual(await admin.hgetall(api.engine.keys.forSku(sku).sku), before);
+        assert.deepEqual(await keys(), keysBefore, 'no claim, no limit key, no order');
+      }
+    } finally {
+      admin.disconnect();
+      for (const api of apis) await api.stop();
     }
   });
 });

@@ -73,20 +73,38 @@ async function runEngine(
 }
 
 describe('Redis durability check at start-up', { timeout: 180_000 }, () => {
-  const servers: Record<'none' | 'everysec' | 'always' | 'hidden', OwnRedis> = {} as never;
+  const servers: Record<'none' | 'everysec' | 'always' | 'hidden' | 'evicting', OwnRedis> =
+    {} as never;
   before(async () => {
     servers.none = await startOwnRedis(['--appendonly', 'no']);
     servers.everysec = await startOwnRedis(['--appendonly', 'yes', '--appendfsync', 'everysec']);
     servers.always = await startOwnRedis(['--appendonly', 'yes', '--appendfsync', 'always']);
     // A managed Redis that hides CONFIG.
     servers.hidden = await startOwnRedis(['--appendonly', 'yes', '--rename-command', 'CONFIG', '']);
+    // A Redis set up as a cache: past its memory it drops keys, whatever it persists.
+    servers.evicting = await startOwnRedis([
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+      '--maxmemory',
+      '256mb',
+      '--maxmemory-policy',
+      'allkeys-lru',
+    ]);
   });
   after(async () => {
     for (const s of Object.values(servers)) await s.close();
   });
 
   it('reads the promise each Redis gives', async () => {
-    const expect = { none: 'none', everysec: 'everysec', always: 'always', hidden: 'unknown' };
+    const expect = {
+      none: 'none',
+      everysec: 'everysec',
+      always: 'always',
+      hidden: 'unknown',
+      evicting: 'always',
+    };
     for (const [name, s] of Object.entries(servers)) {
       const client = new Redis(s.url, { maxRetriesPerRequest: 1 });
       try {
@@ -128,6 +146,23 @@ describe('Redis durability check at start-up', { timeout: 180_000 }, () => {
 
     const accepted = await runEngine({ REDIS_URL: servers.hidden.url, REDIS_DURABILITY: 'none' });
     assert.equal(accepted.started, true, accepted.output);
+  });
+
+  it('production refuses a Redis that may evict keys, whatever REDIS_DURABILITY says', async () => {
+    // An evicted order, holding or claim is an acknowledged purchase lost, a buyer past
+    // their limit, or a retry that buys twice: no durability setting makes up for it.
+    for (const required of ['always', 'none']) {
+      const run = await runEngine({ REDIS_URL: servers.evicting.url, REDIS_DURABILITY: required });
+      assert.equal(run.started, false, run.output);
+      assert.notEqual(run.code, 0);
+      assert.match(run.output, /maxmemory-policy=allkeys-lru/);
+      assert.match(run.output, /noeviction/);
+    }
+    const dev = await runEngine({ NODE_ENV: 'development', REDIS_URL: servers.evicting.url }, [
+      /"msg":"engine started"/,
+      /"level":40.*may evict keys/,
+    ]);
+    assert.equal(dev.started, true, dev.output);
   });
 
   it('production starts when Redis gives at least the promise, and says which holds', async () => {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../src/shared/config.js';
-import { assess, promiseOf, satisfies } from '../../src/clients/redis-durability.js';
+import { assess, evicts, promiseOf, satisfies } from '../../src/clients/redis-durability.js';
 
 describe('durability promise', () => {
   it('maps AOF settings to the promise they give', () => {
@@ -31,6 +31,23 @@ describe('durability promise', () => {
     assert.equal(assess([a, silent, b], 'everysec').actual, 'unknown');
     assert.equal(assess([], 'none').actual, 'unknown');
     assert.match(assess([a, b], 'always').redis, /b:2 appendonly=yes appendfsync=everysec/);
+  });
+
+  it('a master that may evict keys fails the check whatever the promise', () => {
+    const a = { node: 'a:1', appendonly: 'yes', appendfsync: 'always' };
+    const capped = { ...a, maxmemory: '268435456', maxmemoryPolicy: 'noeviction' };
+    const cache = { ...a, node: 'b:2', maxmemory: '268435456', maxmemoryPolicy: 'allkeys-lru' };
+    const unlimited = { ...cache, maxmemory: '0' };
+    assert.ok(!evicts(a) && !evicts(capped) && !evicts(unlimited) && evicts(cache));
+    assert.equal(assess([a, capped, unlimited], 'always').ok, true);
+    const report = assess([a, cache], 'none');
+    assert.equal(report.actual, 'always');
+    assert.equal(report.evicting, true);
+    assert.equal(report.ok, false);
+    assert.match(
+      report.redis,
+      /b:2 appendonly=yes appendfsync=always maxmemory=268435456 maxmemory-policy=allkeys-lru/,
+    );
   });
 
   it('REDIS_DURABILITY is validated, everysec by default', () => {
