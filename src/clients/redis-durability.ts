@@ -102,16 +102,23 @@ const EVICTION_TEXT =
   'purchase, a buyer past their limit, a retry that buys twice); run it with ' +
   'maxmemory-policy noeviction';
 
+/**
+ * What falls short in a report that is not ok, for the refusal and the log line alike:
+ * eviction alone, or the promise (`weaker`, said the caller's way) and eviction if any.
+ */
+function shortfall(report: DurabilityReport, weaker: string): string {
+  if (satisfies(report.actual, report.required)) return EVICTION_TEXT;
+  return report.evicting ? `${weaker}; and ${EVICTION_TEXT}` : weaker;
+}
+
 export class DurabilityError extends Error {
   constructor(readonly report: DurabilityReport) {
-    super(
-      report.evicting && satisfies(report.actual, report.required)
-        ? `${EVICTION_TEXT} (${report.redis})`
-        : `REDIS_DURABILITY=${report.required} but Redis promises ${report.actual} (${report.redis}); ` +
-            `run Redis with appendonly yes and appendfsync ${report.required === 'always' ? 'always' : 'everysec or always'}, ` +
-            'or set REDIS_DURABILITY to what it has' +
-            (report.evicting ? `; and ${EVICTION_TEXT}` : ''),
-    );
+    const weaker =
+      `REDIS_DURABILITY=${report.required} but Redis promises ${report.actual} (${report.redis}); ` +
+      `run Redis with appendonly yes and appendfsync ${report.required === 'always' ? 'always' : 'everysec or always'}, ` +
+      'or set REDIS_DURABILITY to what it has';
+    const text = shortfall(report, weaker);
+    super(text === EVICTION_TEXT ? `${text} (${report.redis})` : text);
     this.name = 'DurabilityError';
   }
 }
@@ -211,10 +218,7 @@ export class DurabilityWatch {
       else
         this.log[this.opts.production ? 'fatal' : 'warn'](
           fields,
-          satisfies(report.actual, report.required)
-            ? `${PROMISE_TEXT[report.actual]}; but ${EVICTION_TEXT}`
-            : `${PROMISE_TEXT[report.actual]}; weaker than REDIS_DURABILITY=${report.required}` +
-                (report.evicting ? `; and ${EVICTION_TEXT}` : ''),
+          `${PROMISE_TEXT[report.actual]}; ${shortfall(report, `weaker than REDIS_DURABILITY=${report.required}`)}`,
         );
     }
     return report;
