@@ -34,10 +34,11 @@ local traceparent = ARGV[8]
 -- the first command that touches it, through redis.pcall, whose error reply is the only
 -- table among the replies of GET, SET, HGET, ZADD and XADD (HMGET's is told by its `err`
 -- field); answered as -13 instead of raised. Every key that is only written is written
--- first, so a refusal leaves nothing behind. Except OOM: a Redis at its maxmemory refuses
--- a script's first write (and only its first: after one, Redis lets the script finish),
--- which is the claim or the expiry entry. That error is answered as itself (Redis is full,
--- not wrong), with nothing written.
+-- first, so a refusal leaves nothing behind. Only WRONGTYPE is -13: a Redis that refuses
+-- writes (OOM at its maxmemory, READONLY as a replica, MISCONF when it cannot persist)
+-- refuses a script's first write, and only its first (after one, Redis lets the script
+-- finish), which is the claim or the expiry entry. That error is answered as itself
+-- (Redis is unavailable, not wrong), with nothing written.
 
 -- Checks: nothing of the SKU's is written until every one has passed.
 local sku = redis.call('HMGET', skuKey, 'available', 'limit', 'startsAt', 'endsAt', 'ttl', 'paused',
@@ -113,7 +114,7 @@ if claimKey then
   local claim = redis.pcall('SET', claimKey, skuId .. '|' .. ARGV[3] .. '|' .. orderId, 'EX', claimTtl,
     'NX', 'GET')
   if type(claim) == 'table' then
-    if string.sub(claim.err, 1, 3) == 'OOM' then
+    if string.sub(claim.err, 1, 9) ~= 'WRONGTYPE' then
       return claim
     end
     return {-13, claimKey}
@@ -230,7 +231,7 @@ if not refusal then
   local expiry = skuId .. ':' .. orderId
   local indexed = redis.pcall('ZADD', expiriesKey, expiresAtText, expiry)
   if type(indexed) == 'table' then
-    refusal = string.sub(indexed.err, 1, 3) == 'OOM' and indexed or {-13, expiriesKey}
+    refusal = string.sub(indexed.err, 1, 9) == 'WRONGTYPE' and {-13, expiriesKey} or indexed
   elseif type(redis.pcall('XADD', eventsKey, '*', 'e', event)) == 'table' then
     redis.call('ZREM', expiriesKey, expiry)
     refusal = {-13, eventsKey}

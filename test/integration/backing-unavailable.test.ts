@@ -4,6 +4,9 @@
 // reads the stream lengths once per refresh, however often it is scraped.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -106,48 +109,98 @@ describe('backing services unreachable', { timeout: 120_000 }, () => {
   });
 });
 
-describe('Redis full (maxmemory reached, noeviction)', { timeout: 120_000 }, () => {
+/**
+ * The ways a running Redis refuses writes while still answering reads. Redis checks them at
+ * a script's first write only (after one, it lets the script finish), so the purchase
+ * script meets them where it looks for keys of the wrong type.
+ */
+const WRITE_REFUSALS: {
+  cause: string;
+  refuse: (admin: Redis, deadPort: number) => Promise<void>;
+  restore: (admin: Redis) => Promise<unknown>;
+}[] = [
+  {
+    cause: 'full (maxmemory reached, noeviction): OOM',
+    refuse: async (admin) => {
+      await admin.config('SET', 'maxmemory-policy', 'noeviction');
+      await admin.config('SET', 'maxmemory', '1');
+    },
+    restore: (admin) => admin.config('SET', 'maxmemory', '0'),
+  },
+  {
+    cause: 'a read-only replica (a failover demoted it): READONLY',
+    refuse: async (admin, deadPort) => {
+      await admin.call('REPLICAOF', '127.0.0.1', String(deadPort));
+    },
+    restore: (admin) => admin.call('REPLICAOF', 'NO', 'ONE'),
+  },
+  {
+    cause: 'unable to persist (its last snapshot failed): MISCONF',
+    refuse: async (admin) => {
+      // The data folder gone (a lost disk, say): the snapshot fails, and with save points
+      // set Redis refuses writes until one succeeds.
+      const dir = (await admin.config('GET', 'dir'))[1]!;
+      await admin.config('SET', 'save', '3600 1');
+      rmSync(dir, { recursive: true, force: true });
+      await admin.bgsave();
+      for (let i = 0; ; i++) {
+        const info = await admin.info('persistence');
+        if (/rdb_bgsave_in_progress:0/.test(info) && /rdb_last_bgsave_status:err/.test(info)) break;
+        if (i > 100) throw new Error(`the snapshot did not fail: ${info}`);
+        await sleep(50);
+      }
+    },
+    restore: (admin) => admin.config('SET', 'save', ''),
+  },
+];
+
+describe('Redis refusing writes', { timeout: 120_000 }, () => {
   let server: OwnRedis;
+  let deadPort: number;
   before(async () => {
-    server = await ownRedis();
+    // Data in a folder of its own, which the MISCONF case removes.
+    server = await ownRedis(['--dir', mkdtempSync(join(tmpdir(), 'flashsale-redis-data-'))]);
+    deadPort = await freePort();
   });
   after(() => server.close());
 
-  it('a purchase answers 503 SERVICE_UNAVAILABLE with Retry-After and writes nothing, with and without a buyer limit', async () => {
-    const admin = new Redis(server.url);
-    // Without a limit the claim is the script's first write; with one, the limit's key.
-    const apis = [
-      await startApi({ REDIS_URL: server.url, RATE_LIMIT_BUYER_PER_S: '0' }),
-      await startApi({ REDIS_URL: server.url, RATE_LIMIT_BUYER_PER_S: '1000' }),
-    ];
-    try {
-      for (const api of apis) {
-        const sku = uid('full');
-        await createSku(api, { sku, stock: 10, perUserLimit: 10 });
-        const before = await admin.hgetall(api.engine.keys.forSku(sku).sku);
-        // Every key but the live view's counters (each API process publishes its own).
-        const keys = async () =>
-          (await scanKeys(admin, 'fs:*')).filter((k) => !k.startsWith('fs:live:')).sort();
-        const keysBefore = await keys();
-        await admin.config('SET', 'maxmemory-policy', 'noeviction');
-        await admin.config('SET', 'maxmemory', '1');
-        let r;
-        try {
-          r = await purchase(api, sku);
-        } finally {
-          await admin.config('SET', 'maxmemory', '0');
+  for (const { cause, refuse, restore } of WRITE_REFUSALS)
+    it(`${cause}: a purchase answers 503 SERVICE_UNAVAILABLE with Retry-After and writes nothing, with and without a buyer limit`, async () => {
+      const admin = new Redis(server.url);
+      // Without a limit the claim is the script's first write; with one, the limit's key.
+      const apis = [
+        await startApi({ REDIS_URL: server.url, RATE_LIMIT_BUYER_PER_S: '0' }),
+        await startApi({ REDIS_URL: server.url, RATE_LIMIT_BUYER_PER_S: '1000' }),
+      ];
+      try {
+        for (const api of apis) {
+          const sku = uid('full');
+          await createSku(api, { sku, stock: 10, perUserLimit: 10 });
+          const before = await admin.hgetall(api.engine.keys.forSku(sku).sku);
+          // Every key but the live view's counters (each API process publishes its own).
+          const keys = async () =>
+            (await scanKeys(admin, 'fs:*')).filter((k) => !k.startsWith('fs:live:')).sort();
+          const keysBefore = await keys();
+          await refuse(admin, deadPort);
+          let r;
+          try {
+            r = await purchase(api, sku);
+          } finally {
+            await restore(admin);
+          }
+          assert.equal(r.status, 503, JSON.stringify(r.body));
+          assert.equal(r.body.error?.code, 'SERVICE_UNAVAILABLE');
+          assert.equal(r.retryAfter, '1');
+          assert.deepEqual(await admin.hgetall(api.engine.keys.forSku(sku).sku), before);
+          assert.deepEqual(await keys(), keysBefore, 'no claim, no limit key, no order');
+          // And once Redis takes writes again, the purchase goes through.
+          assert.equal((await purchase(api, sku)).status, 201);
         }
-        assert.equal(r.status, 503, JSON.stringify(r.body));
-        assert.equal(r.body.error?.code, 'SERVICE_UNAVAILABLE');
-        assert.equal(r.retryAfter, '1');
-        assert.deepEqual(await admin.hgetall(api.engine.keys.forSku(sku).sku), before);
-        assert.deepEqual(await keys(), keysBefore, 'no claim, no limit key, no order');
+      } finally {
+        admin.disconnect();
+        for (const api of apis) await api.stop();
       }
-    } finally {
-      admin.disconnect();
-      for (const api of apis) await api.stop();
-    }
-  });
+    });
 });
 
 describe('SIGTERM while backing services hang', { timeout: 120_000 }, () => {
