@@ -13,13 +13,14 @@
     KEYS[3] admitted tickets (zset) KEYS[4] ticket -> buyer (hash)
     KEYS[5] buyer -> ticket (hash)  KEYS[6] admission state (hash)
     KEYS[7] the buyer's queue rate-limit key
-    KEYS[8] the client address's queue rate-limit key (never touched while its limit is off)
+    KEYS[8] the client address's queue rate-limit key (never touched while no limit is on)
     ARGV[1] buyer   ARGV[2] a fresh ticket id   ARGV[3] a random number in [0, 1)
     ARGV[4] '1' when the API verified the buyer's Qualification-Token for this SKU
     ARGV[5] the deployment's buyer rate per second   ARGV[6] its burst (a SKU's own wins)
     ARGV[7] ms the queue's data is kept after the last join when the sale has no end
     ARGV[8] ms it is kept after the sale's end
     ARGV[9] the deployment's client address rate per second ('0': off)   ARGV[10] its burst
+            (a SKU's own wins)
     ARGV[11] a fresh random epoch, kept when the SKU has none yet
   Output:
     {1, ticket, status, position, admittedUntil, now, startsAt, admitRate, observedRate,

@@ -16,12 +16,13 @@
     KEYS[6] claims restored after a loss of Redis's data (claim key -> '<order id>|<ms until
             which the claim lives>')
     KEYS[7] the buyer's rate-limit key for this SKU
-    KEYS[8] the client address's rate-limit key for this SKU
+    KEYS[8] the client address's rate-limit key for this SKU (ending in ':-' when the address
+            is unknown: then no client limit applies)
     ARGV[1] sku id   ARGV[2] user id   ARGV[3] quantity   ARGV[4] order id
     ARGV[5] idempotency key
     ARGV[6] the deployment's rate limits, '<buyer rate>|<buyer burst>|<client address
             rate>|<its burst>' (purchases per second, a rate of 0 is no limit; the SKU's
-            gate overrides the buyer's), '' when none is on, '-' when this request was
+            gate overrides either), '' when none is on, '-' when this request was
             counted by an earlier call (no limit applies)
     ARGV[7] the passes the caller verified: 'a' admitted (Admission-Token), 'q' qualified
             (Qualification-Token), in any order; '' none

@@ -163,7 +163,6 @@ export class Engine {
       log: this.log,
       bodyLimitBytes: this.cfg.PURCHASE_BODY_LIMIT_BYTES,
       passes: this.passes,
-      limitByClient: this.cfg.RATE_LIMIT_CLIENT_PER_S > 0,
       trustedProxyHops: this.cfg.TRUSTED_PROXY_HOPS,
     });
     // The on-demand pass's reconciler: its lease is released on stop like the periodic one's.
@@ -203,7 +202,6 @@ export class Engine {
       waitingRoom,
       inventory: this.inventory,
       adminBodyLimitBytes: this.cfg.ADMIN_BODY_LIMIT_BYTES,
-      limitByClient: this.cfg.RATE_LIMIT_CLIENT_PER_S > 0,
       trustedProxyHops: this.cfg.TRUSTED_PROXY_HOPS,
     });
     const routes = buildRoutes({

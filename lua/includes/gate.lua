@@ -1,26 +1,37 @@
 --[[
   A SKU's admission gate: one field of its state hash, `gate`, absent when the SKU has no
   admission control of its own (src/inventory/admission-fields.ts writes it):
-    '<passes>|<buyer rate>|<buyer burst>'
+    '<passes>|<buyer rate>|<buyer burst>|<client rate>|<client burst>'
   <passes> lists what a purchase must carry: 'a' an Admission-Token (the SKU sells through
-  its waiting room), 'q' a Qualification-Token. The rate and burst, when not empty, replace
-  the deployment's buyer limit. One field rather than four: a SKU without admission control
-  costs the purchase one lookup that finds nothing, not four.
+  its waiting room), 'q' a Qualification-Token. Each rate and its burst, when not empty,
+  replace the deployment's buyer or client-address limit. A gate of three parts (no client
+  limit) is read too: the engine wrote that before SKUs had a client limit of their own.
+  One field rather than several: a SKU without admission control costs the purchase one
+  lookup that finds nothing.
 
-  gateOf(value) -> needsAdmission, needsQualification, buyerRate or nil, buyerBurst or nil
+  gateOf(value) -> needsAdmission, needsQualification, buyerRate or nil, buyerBurst or nil,
+                   clientRate or nil, clientBurst or nil
     needsAdmission is nil for a malformed value: the caller refuses as for a key of the
     wrong type (-13), before writing anything.
 ]]
 local function gateOf(value)
   if not value then
-    return false, false, nil, nil
+    return false, false, nil, nil, nil, nil
   end
-  local needs, rate, burst = string.match(value, '^([aq]*)|([^|]*)|([^|]*)$')
+  local needs, rate, burst, clientRate, clientBurst = string.match(value,
+    '^([aq]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
   if not needs then
-    return nil
+    needs, rate, burst = string.match(value, '^([aq]*)|([^|]*)|([^|]*)$')
+    if not needs then
+      return nil
+    end
   end
   if rate == '' then
     rate, burst = nil, nil
   end
-  return string.find(needs, 'a', 1, true) ~= nil, string.find(needs, 'q', 1, true) ~= nil, rate, burst
+  if clientRate == '' then
+    clientRate, clientBurst = nil, nil
+  end
+  return string.find(needs, 'a', 1, true) ~= nil, string.find(needs, 'q', 1, true) ~= nil, rate, burst,
+    clientRate, clientBurst
 end

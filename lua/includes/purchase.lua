@@ -70,21 +70,24 @@ end
 local nowText = clock[1] .. string.sub(clockUs, 1, 3)
 local now = nowText + 0
 local nowUsText = clock[1] .. clockUs
-local needsAdmission, needsQualification, skuBuyerRate, skuBuyerBurst = false, false, nil, nil
+local needsAdmission, needsQualification = false, false
+local skuBuyerRate, skuBuyerBurst, skuClientRate, skuClientBurst = nil, nil, nil, nil
 if sku[10] then
 --- @include "gate"
-  needsAdmission, needsQualification, skuBuyerRate, skuBuyerBurst = gateOf(sku[10])
+  needsAdmission, needsQualification, skuBuyerRate, skuBuyerBurst, skuClientRate, skuClientBurst =
+    gateOf(sku[10])
   if needsAdmission == nil then
     return {-13, skuKey}
   end
 end
 
 -- Rate limits, before anything is written: over either, the answer is the wait and the
--- only trace is none (a limited request records nothing). The SKU's own buyer limit, when
--- it has one, replaces the deployment's. ARGV[6] is '-' when the caller's first call for
--- this request counted it already (no limit applies), else the deployment's limits.
+-- only trace is none (a limited request records nothing). The SKU's own buyer and client
+-- limits, when it has them, replace the deployment's. ARGV[6] is '-' when the caller's
+-- first call for this request counted it already (no limit applies), else the
+-- deployment's limits.
 local limits = ARGV[6]
-if limits ~= '-' and (limits ~= '' or skuBuyerRate) then
+if limits ~= '-' and (limits ~= '' or skuBuyerRate or skuClientRate) then
   local buyerRate, buyerBurst, clientRate, clientBurst = 0, 0, 0, 0
   if limits ~= '' then
     buyerRate, buyerBurst, clientRate, clientBurst = string.match(limits, '^([^|]+)|([^|]+)|([^|]+)|([^|]+)$')
@@ -93,6 +96,11 @@ if limits ~= '-' and (limits ~= '' or skuBuyerRate) then
   end
   if skuBuyerRate then
     buyerRate, buyerBurst = skuBuyerRate + 0, skuBuyerBurst + 0
+  end
+  -- A client key ending in ':-' is the placeholder of a request whose address is unknown
+  -- (NO_CLIENT_ADDRESS in src/shared/keys.ts): no client limit for it.
+  if skuClientRate and string.sub(KEYS[8], -2) ~= ':-' then
+    clientRate, clientBurst = skuClientRate + 0, skuClientBurst + 0
   end
   local nowUs = nowUsText + 0
 --- @include "gcra"

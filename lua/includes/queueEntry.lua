@@ -1,8 +1,7 @@
 --[[
   The start of a buyer's join or poll (joinQueue-8.lua, pollQueue-8.lua): the SKU's state
-  and gate, the clock, the buyer's rate limit (the SKU's own buyer limit, when its gate has
-  one, replaces the deployment's) and the client address's (the deployment's; a rate of 0
-  is none). Joins and polls share both. Needs the gcra, gate, nowMs and queueTicket
+  and gate, the clock, the buyer's rate limit and the client address's (the SKU's own
+  limits, when its gate has them, replace the deployment's; a rate of 0 is none). Joins and polls share both. Needs the gcra, gate, nowMs and queueTicket
   includes.
 
   queueEntry(skuKey, rateKey, deploymentRate, deploymentBurst, clientKey, clientRate,
@@ -21,11 +20,15 @@ local function queueEntry(skuKey, rateKey, deploymentRate, deploymentBurst, clie
     return nil, {-1}
   end
   local now, nowUs = nowMsAndUs()
-  local needsAdmission, needsQualification, rate, burst = gateOf(sku[2])
+  local needsAdmission, needsQualification, rate, burst, skuClientRate, skuClientBurst = gateOf(sku[2])
   if needsAdmission == nil then
     return nil, {-13, skuKey}
   end
   local wait, newTat = gcraPeek(rateKey, nowUs, tonumber(rate or deploymentRate), tonumber(burst or deploymentBurst))
+  -- A client key ending in ':-' is the placeholder of an unknown address: no client limit.
+  if skuClientRate and string.sub(clientKey, -2) ~= ':-' then
+    clientRate, clientBurst = skuClientRate, skuClientBurst
+  end
   local clientWait, clientTat = gcraPeek(clientKey, nowUs, tonumber(clientRate), tonumber(clientBurst))
   if wait > 0 or clientWait > 0 then
     return nil, {-19, math.max(wait, clientWait)}

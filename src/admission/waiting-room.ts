@@ -9,7 +9,7 @@ import type { RedisClient } from '../clients/redis.js';
 import type { Inventory } from '../inventory/inventory.js';
 import { ScriptCode, scriptError } from '../inventory/script-codes.js';
 import { AppError } from '../shared/errors.js';
-import type { KeySpace, QueueKeys } from '../shared/keys.js';
+import { NO_CLIENT_ADDRESS, type KeySpace, type QueueKeys } from '../shared/keys.js';
 import type { PassTokens, TicketFields } from './tokens.js';
 
 /** Ticket ids: 128 random bits, base64url. */
@@ -65,12 +65,12 @@ export interface WaitingRoomDeps {
   /** The deployment's buyer rate limit (a SKU's own wins), for joins and polls alike. */
   buyerRatePerSecond: number;
   buyerBurst: number;
-  /** The deployment's client address limit (0: off), for joins and polls alike. */
+  /** The deployment's client address limit (0: off; a SKU's own wins), for joins and polls. */
   clientRatePerSecond: number;
   clientBurst: number;
 }
 
-/** The address a join or poll came from, when the deployment limits addresses. */
+/** The address a join or poll came from (undefined: unknown, and not limited). */
 export type ClientAddress = string | undefined;
 
 export class WaitingRoom {
@@ -78,10 +78,11 @@ export class WaitingRoom {
 
   /**
    * The keys after the SKU's, then the client limit as the scripts take it: without an
-   * address (or a limit) its key is a placeholder the script never touches.
+   * address its key is a placeholder the script never touches (no limit applies, the
+   * deployment's or the SKU's).
    */
   private limited(q: QueueKeys, buyer: string, address: ClientAddress) {
-    const on = this.d.clientRatePerSecond > 0 && address !== undefined;
+    const on = address !== undefined;
     return {
       keys: [
         q.waiting,
@@ -90,7 +91,7 @@ export class WaitingRoom {
         q.buyers,
         q.state,
         q.rate(buyer),
-        q.clientRate(on ? address : '-'),
+        q.clientRate(on ? address : NO_CLIENT_ADDRESS),
       ],
       client: [on ? this.d.clientRatePerSecond : 0, this.d.clientBurst],
     };

@@ -28,8 +28,7 @@ export interface PurchaseDeps {
   bodyLimitBytes: number;
   /** Verifies the Admission-Token and Qualification-Token a purchase may carry. */
   passes: PassTokens;
-  /** Whether purchases are limited per client address (then it is worked out). */
-  limitByClient: boolean;
+  /** Proxies in front whose X-Forwarded-For entries are believed (the client address). */
   trustedProxyHops: number;
 }
 
@@ -87,7 +86,6 @@ export function purchaseHandler({
   log,
   bodyLimitBytes,
   passes: tokens,
-  limitByClient,
   trustedProxyHops,
 }: PurchaseDeps): PurchaseHandler {
   const handle: PurchaseHandler = async (req, res, rawSku, checked) => {
@@ -104,7 +102,8 @@ export function purchaseHandler({
       const passes = verifiedPasses(req, tokens, userId, skuId);
       const context = {
         passes: typeof passes === 'string' ? passes : await passes,
-        ...(limitByClient ? { clientAddress: clientAddress(req, trustedProxyHops) } : {}),
+        // Always: a SKU may limit client addresses where the deployment does not.
+        clientAddress: clientAddress(req, trustedProxyHops),
       };
       skuLabel = skuId;
       const { order, replayed } = await inventory.purchase(userId, skuId, quantity, key, context);

@@ -16,8 +16,7 @@ export interface QueueRouteDeps {
   waitingRoom: WaitingRoom;
   inventory: Inventory;
   adminBodyLimitBytes: number;
-  /** Whether joins and polls are limited per client address (then it is worked out). */
-  limitByClient: boolean;
+  /** Proxies in front whose X-Forwarded-For entries are believed (the client address). */
   trustedProxyHops: number;
 }
 
@@ -36,11 +35,11 @@ export function queueRoutes({
   waitingRoom,
   inventory,
   adminBodyLimitBytes,
-  limitByClient,
   trustedProxyHops,
 }: QueueRouteDeps): RouteSpec[] {
+  // Always: a SKU may limit client addresses where the deployment does not.
   const addressOf = (req: Parameters<typeof clientAddress>[0]) =>
-    limitByClient ? clientAddress(req, trustedProxyHops) : undefined;
+    clientAddress(req, trustedProxyHops);
   return [
     {
       method: 'post',
@@ -119,7 +118,7 @@ export function queueRoutes({
       method: 'put',
       path: '/v1/admin/skus/{sku}/admission',
       summary:
-        "Replace a SKU's admission settings {waitingRoom?, qualificationRequired?, rateLimit?} (absent: off, not required, the deployment's limit). PostgreSQL first, then the SKU's Redis state, so every API instance applies them from the next request. Idempotent.",
+        "Replace a SKU's admission settings {waitingRoom?, qualificationRequired?, rateLimit?} (absent: off, not required, the deployment's limits). PostgreSQL first, then the SKU's Redis state, so every API instance applies them from the next request. Idempotent.",
       auth: 'admin',
       success: 200,
       errors: [

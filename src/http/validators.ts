@@ -38,20 +38,39 @@ export const waitingRoomSettings = z
     'give admissionsPerSecond, admissionsPerUnitLeft or both',
   );
 
-/** The SKU's own buyer limit (purchases, queue joins and polls); absent: the deployment's. */
-export const buyerRateLimitSettings = z.strictObject({
-  /** 0 lifts the limit for this SKU. */
-  buyerPerSecond: z
-    .number()
-    .max(100_000)
-    .refine((r) => r === 0 || r >= 0.001, 'must be 0 (no limit) or at least 0.001'),
-  buyerBurst: z.number().int().min(1).max(100_000),
-});
+const ratePerSecond = z
+  .number()
+  .max(100_000)
+  .refine((r) => r === 0 || r >= 0.001, 'must be 0 (no limit) or at least 0.001');
+const burst = z.number().int().min(1).max(100_000);
+
+/**
+ * The SKU's own limits per buyer and per client address (purchases, queue joins and polls),
+ * each a rate with its burst; an absent pair is the deployment's, a rate of 0 lifts it.
+ */
+export const skuRateLimitSettings = z
+  .strictObject({
+    buyerPerSecond: ratePerSecond.optional(),
+    buyerBurst: burst.optional(),
+    clientPerSecond: ratePerSecond.optional(),
+    clientBurst: burst.optional(),
+  })
+  .refine((r) => (r.buyerPerSecond === undefined) === (r.buyerBurst === undefined), {
+    message: 'give buyerPerSecond and buyerBurst together',
+    path: ['buyerBurst'],
+  })
+  .refine((r) => (r.clientPerSecond === undefined) === (r.clientBurst === undefined), {
+    message: 'give clientPerSecond and clientBurst together',
+    path: ['clientBurst'],
+  })
+  .refine((r) => r.buyerPerSecond !== undefined || r.clientPerSecond !== undefined, {
+    message: "give a buyer limit, a client limit or both (null: the deployment's)",
+  });
 
 const admissionFields = {
   waitingRoom: waitingRoomSettings.nullable().optional(),
   qualificationRequired: z.boolean().optional(),
-  rateLimit: buyerRateLimitSettings.nullable().optional(),
+  rateLimit: skuRateLimitSettings.nullable().optional(),
 };
 
 /** PUT /v1/admin/skus/{sku}/admission: all of a SKU's admission settings at once. */

@@ -1,5 +1,5 @@
 // A SKU's admission settings (issue 11): its waiting room, whether it needs the seller's
-// Qualification-Token, and its own buyer rate limit. PostgreSQL keeps them (columns of
+// Qualification-Token, and its own buyer and client-address rate limits. PostgreSQL keeps them (columns of
 // `skus`); the SKU's Redis hash carries them as the fields below, written at creation, by
 // the admin route that changes them, and by every rebuild, and read by the purchase and
 // queue scripts. This file is the one place that maps between the three shapes.
@@ -19,12 +19,26 @@ export interface WaitingRoomSettings {
   admissionTtlSeconds: number;
 }
 
+/**
+ * A SKU's own rate limits, each a rate and its burst, which replace the deployment's for
+ * purchases, joins and polls of the SKU. An absent pair is the deployment's; a rate of 0
+ * lifts the limit for the SKU.
+ */
+export interface SkuRateLimits {
+  /** Per buyer; absent: RATE_LIMIT_BUYER_PER_S / RATE_LIMIT_BUYER_BURST. */
+  buyerPerSecond?: number;
+  buyerBurst?: number;
+  /** Per client address; absent: RATE_LIMIT_CLIENT_PER_S / RATE_LIMIT_CLIENT_BURST. */
+  clientPerSecond?: number;
+  clientBurst?: number;
+}
+
 export interface AdmissionSettings {
   /** null: no waiting room (the default). */
   waitingRoom: WaitingRoomSettings | null;
   qualificationRequired: boolean;
-  /** null: the deployment's RATE_LIMIT_BUYER_PER_S / RATE_LIMIT_BUYER_BURST. */
-  rateLimit: { buyerPerSecond: number; buyerBurst: number } | null;
+  /** null: the deployment's limits. */
+  rateLimit: SkuRateLimits | null;
 }
 
 /** What an operator may send: every part optional (absent = off, default, or deployment's). */
@@ -38,7 +52,22 @@ export interface AdmissionInput {
     | null
     | undefined;
   qualificationRequired?: boolean | undefined;
-  rateLimit?: { buyerPerSecond: number; buyerBurst: number } | null | undefined;
+  rateLimit?: SkuRateLimits | null | undefined;
+}
+
+/** The pairs a limit input gives, in one order (so equal settings compare equal). */
+function rateLimits(r: SkuRateLimits | null | undefined): SkuRateLimits | null {
+  if (!r) return null;
+  const out: SkuRateLimits = {};
+  if (r.buyerPerSecond !== undefined && r.buyerBurst !== undefined) {
+    out.buyerPerSecond = r.buyerPerSecond;
+    out.buyerBurst = r.buyerBurst;
+  }
+  if (r.clientPerSecond !== undefined && r.clientBurst !== undefined) {
+    out.clientPerSecond = r.clientPerSecond;
+    out.clientBurst = r.clientBurst;
+  }
+  return Object.keys(out).length ? out : null;
 }
 
 export const NO_ADMISSION_CONTROL: AdmissionSettings = {
@@ -59,9 +88,7 @@ export function admissionSettings(input: AdmissionInput): AdmissionSettings {
         }
       : null,
     qualificationRequired: input.qualificationRequired ?? false,
-    rateLimit: input.rateLimit
-      ? { buyerPerSecond: input.rateLimit.buyerPerSecond, buyerBurst: input.rateLimit.buyerBurst }
-      : null,
+    rateLimit: rateLimits(input.rateLimit),
   };
 }
 
@@ -74,6 +101,8 @@ type AdmissionColumns = Pick<
   | 'qualificationRequired'
   | 'buyerRatePerSecond'
   | 'buyerBurst'
+  | 'clientRatePerSecond'
+  | 'clientBurst'
 >;
 
 /** The `skus` columns of the settings. Off means null rates and the default TTL. */
@@ -86,6 +115,8 @@ export function admissionColumns(s: AdmissionSettings): AdmissionColumns {
     qualificationRequired: s.qualificationRequired,
     buyerRatePerSecond: s.rateLimit?.buyerPerSecond ?? null,
     buyerBurst: s.rateLimit?.buyerBurst ?? null,
+    clientRatePerSecond: s.rateLimit?.clientPerSecond ?? null,
+    clientBurst: s.rateLimit?.clientBurst ?? null,
   };
 }
 
@@ -99,10 +130,12 @@ export function admissionFromRow(row: AdmissionColumns): AdmissionSettings {
         }
       : null,
     qualificationRequired: row.qualificationRequired,
-    rateLimit:
-      row.buyerRatePerSecond !== null && row.buyerBurst !== null
-        ? { buyerPerSecond: row.buyerRatePerSecond, buyerBurst: row.buyerBurst }
-        : null,
+    rateLimit: rateLimits({
+      buyerPerSecond: row.buyerRatePerSecond ?? undefined,
+      buyerBurst: row.buyerBurst ?? undefined,
+      clientPerSecond: row.clientRatePerSecond ?? undefined,
+      clientBurst: row.clientBurst ?? undefined,
+    }),
   };
 }
 
@@ -114,16 +147,17 @@ export function sameAdmission(a: AdmissionSettings, b: AdmissionSettings): boole
  * The SKU hash's fields for these settings, as field/value pairs; '' means "absent" (the
  * load script skips it, the change script deletes it). Off is absent, so a SKU without
  * admission control keeps the hash it always had. The purchase script reads only `gate`
- * (lua/includes/gate.lua: the passes a purchase needs and the SKU's own buyer limit, packed
- * so a SKU without any costs one lookup); the queue scripts read the `admit*` fields too.
+ * (lua/includes/gate.lua: the passes a purchase needs and the SKU's own limits, packed so
+ * a SKU without any costs one lookup); the queue scripts read the `admit*` fields too.
  */
 export function admissionHashFields(s: AdmissionSettings): string[] {
   const w = s.waitingRoom;
   const num = (n: number | null | undefined) => (n === null || n === undefined ? '' : String(n));
   const passes = (w ? 'a' : '') + (s.qualificationRequired ? 'q' : '');
+  const r = s.rateLimit;
   const gate =
-    passes || s.rateLimit
-      ? `${passes}|${num(s.rateLimit?.buyerPerSecond)}|${num(s.rateLimit?.buyerBurst)}`
+    passes || r
+      ? `${passes}|${num(r?.buyerPerSecond)}|${num(r?.buyerBurst)}|${num(r?.clientPerSecond)}|${num(r?.clientBurst)}`
       : '';
   return [
     'gate',

@@ -3,7 +3,7 @@
 import { SpanKind, SpanStatusCode, type Span } from '@opentelemetry/api';
 import { InventoryPart, type InventoryContext } from './types.js';
 import { AppError } from '../shared/errors.js';
-import { claimValue, parseClaim, type SkuKeys } from '../shared/keys.js';
+import { claimValue, NO_CLIENT_ADDRESS, parseClaim, type SkuKeys } from '../shared/keys.js';
 import type { Rebuilder } from './rebuild.js';
 import { orderReply, ScriptCode, scriptError } from './script-codes.js';
 import type { Order, PurchaseContext } from './types.js';
@@ -34,9 +34,9 @@ export class Purchases extends InventoryPart {
       idempotencyKey,
       claimKey: this.keys.idempotencyClaim(userId, idempotencyKey),
       buyerRateKey: this.keys.rateLimit(skuId, 'b', userId),
-      // Without an address (or without a limit) the script's client limit is off, and its
-      // key a placeholder the script never touches.
-      clientRateKey: this.keys.rateLimit(skuId, 'c', context.clientAddress ?? '-'),
+      // Without an address the script's client limit is off, the deployment's and the
+      // SKU's, and its key a placeholder the script never touches.
+      clientRateKey: this.keys.rateLimit(skuId, 'c', context.clientAddress ?? NO_CLIENT_ADDRESS),
       clientLimited: clientRatePerSecond > 0 && context.clientAddress !== undefined,
       passes: context.passes ?? '',
     };

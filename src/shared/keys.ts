@@ -12,6 +12,12 @@ export const ORDER_ID_PATTERN =
   /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 export const MAX_PARTITIONS = 1024;
+/**
+ * The tail of a client-address rate-limit key when the request's address is unknown (a
+ * caller inside the process, or a connection already closed): no client limit applies, the
+ * deployment's or a SKU's, and the scripts never touch the key. No address ends in '-'.
+ */
+export const NO_CLIENT_ADDRESS = '-';
 
 // Random bytes for order ids, drawn from the OS 4 KiB at a time: uuid's own source asks
 // WebCrypto for 16 bytes per id, which took a tenth of the API's CPU on the purchase route.
@@ -142,7 +148,8 @@ export class KeySpace {
 
   /**
    * GCRA state of one limited party's purchases of one SKU, beside the SKU's keys: the
-   * buyer (`b`) or the client address (`c`; colons of IPv6 are fine in a key's tail).
+   * buyer (`b`) or the client address (`c`; colons of IPv6 are fine in a key's tail), or
+   * NO_CLIENT_ADDRESS when the request's address is unknown.
    */
   rateLimit(skuId: string, party: 'b' | 'c', id: string): string {
     const partition = this.partitionOf(skuId);

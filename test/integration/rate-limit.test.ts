@@ -188,6 +188,113 @@ describe('per-client-address rate limit behind a trusted proxy', () => {
   });
 });
 
+describe("a SKU's own client-address limit", () => {
+  // The deployment limits no address: only the SKUs that ask for it are limited.
+  let api: RunningApi;
+  let limitedApi: RunningApi;
+  before(async () => {
+    const proxied = { RATE_LIMIT_BUYER_PER_S: '0', TRUSTED_PROXY_HOPS: '1' };
+    api = await startApi({ ...proxied, RATE_LIMIT_CLIENT_PER_S: '0' });
+    limitedApi = await startApi({
+      ...proxied,
+      RATE_LIMIT_CLIENT_PER_S: '0.01',
+      RATE_LIMIT_CLIENT_BURST: '2',
+    });
+  });
+  after(async () => {
+    await api?.stop();
+    await limitedApi?.stop();
+  });
+
+  const from = (address: string) => ({ 'x-forwarded-for': address });
+  const buyers = (prefix: string, n: number) =>
+    Promise.all(Array.from({ length: n }, (_, i) => token(`${prefix}-b${i}`)));
+
+  it('limits concurrent purchases of many buyers behind one address to the burst, sells exactly that, and keeps the setting in PostgreSQL', async () => {
+    const sku = uid('skuaddr');
+    const open = uid('open');
+    // 0.01 a second: nothing refills during the test, so exactly the burst gets through.
+    await createSku(api, {
+      sku,
+      stock: 1000,
+      perUserLimit: 10,
+      rateLimit: { clientPerSecond: 0.01, clientBurst: 4 },
+    });
+    await createSku(api, { sku: open, stock: 1000, perUserLimit: 10 });
+    const jwts = await buyers(sku, 20);
+    const bot = await Promise.all(
+      jwts.map((jwt, i) => buy(api, sku, jwt, `bot-${i}`, from('203.0.113.8'))),
+    );
+    assert.equal(bot.filter((a) => a.status === 201).length, 4);
+    const limited = bot.filter((a) => a.status === 429);
+    assert.equal(limited.length, 16);
+    assert.ok(limited.every((a) => a.code === 'RATE_LIMITED' && Number(a.retryAfter) >= 1));
+    const state = await redisState(api.engine, sku);
+    assert.equal(state.available, 1000 - 4);
+    // Another address is its own client; another SKU has no limit of its own.
+    assert.equal((await buy(api, sku, jwts[0]!, 'elsewhere', from('198.51.100.9'))).status, 201);
+    const other = await Promise.all(
+      jwts.map((jwt, i) => buy(api, open, jwt, `open-${i}`, from('203.0.113.8'))),
+    );
+    assert.ok(other.every((a) => a.status === 201));
+
+    // The setting lives in PostgreSQL, where every rebuild of the SKU's Redis state reads it.
+    const row = await api.engine.db.sku.findUniqueOrThrow({ where: { id: sku } });
+    assert.deepEqual([row.clientRatePerSecond, row.clientBurst], [0.01, 4]);
+  });
+
+  it("limits the joins of a queued SKU behind one address, and a rate of 0 lifts the deployment's limit", async () => {
+    const queued = uid('qaddr');
+    await createSku(api, {
+      sku: queued,
+      stock: 100,
+      perUserLimit: 1,
+      waitingRoom: { admissionsPerSecond: 0.001 },
+      rateLimit: { clientPerSecond: 0.01, clientBurst: 3 },
+    });
+    const jwts = await buyers(queued, 10);
+    const joins = await Promise.all(
+      jwts.map((jwt) =>
+        fetch(`${api.url}/v1/skus/${queued}/queue`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${jwt}`, ...from('203.0.113.9') },
+        }).then((r) => r.status),
+      ),
+    );
+    assert.equal(joins.filter((s) => s === 202).length, 3);
+    assert.equal(joins.filter((s) => s === 429).length, 7);
+    assert.equal(await api.engine.redis.zcard(api.engine.keys.queue(queued).waiting), 3);
+
+    // The deployment limits each address to a burst of 2; this SKU lifts it.
+    const lifted = uid('lifted');
+    await createSku(limitedApi, {
+      sku: lifted,
+      stock: 100,
+      perUserLimit: 10,
+      rateLimit: { clientPerSecond: 0, clientBurst: 1 },
+    });
+    const all = await Promise.all(
+      jwts.map((jwt, i) => buy(limitedApi, lifted, jwt, `l-${i}`, from('203.0.113.10'))),
+    );
+    assert.ok(
+      all.every((a) => a.status === 201),
+      JSON.stringify(all),
+    );
+    // While a SKU with its buyer limit only keeps the deployment's client limit.
+    const buyerOnly = uid('buyeronly');
+    await createSku(limitedApi, {
+      sku: buyerOnly,
+      stock: 100,
+      perUserLimit: 10,
+      rateLimit: { buyerPerSecond: 100, buyerBurst: 100 },
+    });
+    const kept = await Promise.all(
+      jwts.map((jwt, i) => buy(limitedApi, buyerOnly, jwt, `k-${i}`, from('203.0.113.10'))),
+    );
+    assert.equal(kept.filter((a) => a.status === 201).length, 2);
+  });
+});
+
 describe('rate limit arithmetic (microseconds)', () => {
   let api: RunningApi;
   before(async () => {

@@ -45,20 +45,30 @@ describe('admission settings', () => {
       admissionTtlSeconds: DEFAULT_ADMISSION_TTL_SECONDS,
     });
     assert.deepEqual(hash(admissionHashFields(s)), {
-      gate: 'aq|0.5|4',
+      gate: 'aq|0.5|4||',
       admitRate: '',
       admitPerUnit: '1.5',
       admitTtl: '120',
     });
   });
 
-  it('the gate packs what a purchase needs: passes, then the SKU’s own buyer limit', () => {
+  it('the gate packs what a purchase needs: passes, then the SKU’s own buyer and client limits', () => {
     const gate = (input: Parameters<typeof admissionSettings>[0]) =>
       hash(admissionHashFields(admissionSettings(input))).gate;
-    assert.equal(gate({ waitingRoom: { admissionsPerSecond: 5 } }), 'a||');
-    assert.equal(gate({ qualificationRequired: true }), 'q||');
-    assert.equal(gate({ rateLimit: { buyerPerSecond: 2, buyerBurst: 3 } }), '|2|3');
+    assert.equal(gate({ waitingRoom: { admissionsPerSecond: 5 } }), 'a||||');
+    assert.equal(gate({ qualificationRequired: true }), 'q||||');
+    assert.equal(gate({ rateLimit: { buyerPerSecond: 2, buyerBurst: 3 } }), '|2|3||');
+    assert.equal(gate({ rateLimit: { clientPerSecond: 0, clientBurst: 1 } }), '|||0|1');
+    assert.equal(
+      gate({
+        qualificationRequired: true,
+        rateLimit: { buyerPerSecond: 2, buyerBurst: 3, clientPerSecond: 20, clientBurst: 60 },
+      }),
+      'q|2|3|20|60',
+    );
     assert.equal(gate({ qualificationRequired: false, rateLimit: null }), '');
+    // A pair given half, or none, is no limit of the SKU's (the API refuses both with 400).
+    assert.equal(gate({ rateLimit: { clientPerSecond: 5 } }), '');
   });
 
   it('columns and back give the same settings; sameness sees every part', () => {
@@ -67,6 +77,9 @@ describe('admission settings', () => {
       rateLimit: { buyerPerSecond: 2, buyerBurst: 3 },
     });
     assert.deepEqual(admissionFromRow(admissionColumns(s)), s);
+    const client = admissionSettings({ rateLimit: { clientPerSecond: 0.5, clientBurst: 9 } });
+    assert.deepEqual(admissionFromRow(admissionColumns(client)), client);
+    assert.deepEqual(client.rateLimit, { clientPerSecond: 0.5, clientBurst: 9 });
     assert.deepEqual(
       admissionFromRow(admissionColumns(NO_ADMISSION_CONTROL)),
       NO_ADMISSION_CONTROL,
@@ -76,6 +89,7 @@ describe('admission settings', () => {
       { ...s, qualificationRequired: true },
       { ...s, waitingRoom: null },
       { ...s, rateLimit: null },
+      { ...s, rateLimit: { ...s.rateLimit, clientPerSecond: 1, clientBurst: 1 } },
       { ...s, waitingRoom: { ...s.waitingRoom!, admissionTtlSeconds: 61 } },
     ])
       assert.ok(!sameAdmission(s, other), JSON.stringify(other));
