@@ -21,9 +21,11 @@
     ARGV[9] ms the queue's data is kept after the last join when the sale has no end
     ARGV[10] ms it is kept after the sale's end
   Output:
-    {1, ticket, status, position, admittedUntil, now, startsAt, admitRate, observedRate}
+    {1, ticket, status, position, admittedUntil, now, startsAt, admitRate, observedRate,
+     restored}
         status waiting, admitted, closed or expired (see queueTicket.lua); position,
-        admittedUntil, admitRate and observedRate may be nil
+        admittedUntil, admitRate and observedRate may be nil; restored is 1 when this poll
+        put the ticket back in a line lost with Redis's data, else nil
     {-1}           SKU state missing
     {-19, waitMs}  over the buyer's or the client address's rate limit: nothing written
     {-13, skuKey}  the SKU hash holds a malformed gate (nothing written)
@@ -51,6 +53,7 @@ local entry, refusal = queueEntry(skuKey, rateKey, ARGV[3], ARGV[4], KEYS[8], AR
 if not entry then
   return refusal
 end
+local restored = false
 if redis.call('HGET', ticketsKey, ticket) ~= buyer then
   local place, epoch = ARGV[7], ARGV[8]
   local restoredField = 'r:' .. buyer
@@ -66,6 +69,7 @@ if redis.call('HGET', ticketsKey, ticket) ~= buyer then
   redis.call('HSET', ticketsKey, ticket, buyer)
   redis.call('HSET', buyersKey, buyer, ticket)
   redis.call('HSET', stateKey, restoredField, '1')
+  restored = 1
   queueExpireAt({waitingKey, admittedKey, ticketsKey, buyersKey, stateKey},
     queueDeadline(entry.now, entry.endsAt, tonumber(ARGV[9]), tonumber(ARGV[10])))
 end
@@ -76,4 +80,4 @@ local status, position, admittedUntil = queueStatus(waitingKey, admittedKey, tic
   entry.available, entry.endsAt)
 local observedRate = redis.call('HGET', stateKey, 'observedRate') or false
 return {1, ticket, status, position, admittedUntil, entry.now, entry.startsAt, entry.admitRate,
-  observedRate}
+  observedRate, restored}

@@ -10,6 +10,7 @@ import type { Inventory } from '../inventory/inventory.js';
 import { ScriptCode, scriptError } from '../inventory/script-codes.js';
 import { AppError } from '../shared/errors.js';
 import { NO_CLIENT_ADDRESS, type KeySpace, type QueueKeys } from '../shared/keys.js';
+import { queueTicketsRestored } from '../shared/metrics.js';
 import type { PassTokens, TicketFields } from './tokens.js';
 
 /** Ticket ids: 128 random bits, base64url. */
@@ -185,6 +186,7 @@ export class WaitingRoom {
     );
     const code = Number(reply[0]);
     if (code !== 1) return this.refused(skuId, code, reply);
+    if (reply[9] === 1) queueTicketsRestored.inc({ sku: skuId });
     return this.view(buyer, skuId, reply, ticket);
   }
 

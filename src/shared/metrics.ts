@@ -201,6 +201,13 @@ export const queueAdmitted = new client.Counter({
   registers: [registry],
 });
 
+export const queueTicketsRestored = new client.Counter({
+  name: 'flashsale_queue_tickets_restored_total',
+  help: 'Waiting-room tickets put back in their place, per SKU, by their buyer’s poll after Redis lost the line with its data (each buyer once per loss).',
+  labelNames: ['sku'] as const,
+  registers: [registry],
+});
+
 /** Where the waiting gauge reads from; set by the process that serves /metrics. */
 let queueSource: Sampled<Map<string, number>> | undefined;
 

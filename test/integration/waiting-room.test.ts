@@ -24,6 +24,13 @@ import {
 import { ownRedis, type OwnRedis } from '../support/redis-server.js';
 import { bearer, call, join, poll, type Ticket } from '../support/waiting-room.js';
 
+/** A sample of the API's /metrics, by its line's name and labels; undefined when absent. */
+async function metric(api: RunningApi, line: string): Promise<number | undefined> {
+  const text = await (await fetch(`${api.url}/metrics`)).text();
+  const found = text.split('\n').find((l) => l.startsWith(line + ' '));
+  return found === undefined ? undefined : Number(found.slice(line.length + 1));
+}
+
 function setAdmission(api: RunningApi, sku: string, settings: unknown) {
   return call<Record<string, unknown>>(
     api,
@@ -592,15 +599,11 @@ describe('waiting room', () => {
         (await api.engine.redis.zcard(api.engine.keys.queue(sku).admitted)) > 0 ? 1 : undefined,
       10_000,
     );
-    const text = await (await fetch(`${api.url}/metrics`)).text();
-    const value = (line: string) => {
-      const found = text.split('\n').find((l) => l.startsWith(line + ' '));
-      return found === undefined ? undefined : Number(found.slice(line.length + 1));
-    };
-    assert.equal(value(`flashsale_queue_joins_total{outcome="joined",sku="${sku}"}`), 6);
-    assert.equal(value(`flashsale_queue_joins_total{outcome="rejoined",sku="${sku}"}`), 1);
-    assert.ok((value(`flashsale_queue_admitted_total{sku="${sku}"}`) ?? 0) >= 1);
-    const waiting = value(`flashsale_queue_waiting{sku="${sku}"}`);
+    const value = (line: string) => metric(api, line);
+    assert.equal(await value(`flashsale_queue_joins_total{outcome="joined",sku="${sku}"}`), 6);
+    assert.equal(await value(`flashsale_queue_joins_total{outcome="rejoined",sku="${sku}"}`), 1);
+    assert.ok(((await value(`flashsale_queue_admitted_total{sku="${sku}"}`)) ?? 0) >= 1);
+    const waiting = await value(`flashsale_queue_waiting{sku="${sku}"}`);
     assert.ok(waiting !== undefined && waiting >= 1 && waiting <= 5, `waiting ${waiting}`);
   });
 });
@@ -732,6 +735,9 @@ describe('admission settings after Redis lost its data', () => {
       assert.equal(r.body.ticket, tickets[i]);
     }
     assert.deepEqual(await positions(people, tickets), before);
+    // Counted, so an operator sees the line come back (and polls of restored tickets are not).
+    const restored = `flashsale_queue_tickets_restored_total{sku="${sku}"}`;
+    assert.equal(await metric(api, restored), people.length);
 
     // Once only: a ticket put back and then forgotten (as a lapsed admission is) stays gone.
     await forget(sku, first!.id, id);
@@ -750,6 +756,7 @@ describe('admission settings after Redis lost its data', () => {
     const q = api.engine.keys.queue(sku);
     await api.engine.redis.del(q.waiting, q.admitted, q.tickets, q.buyers, q.state);
     assert.equal((await poll(api, sku, late!.jwt, lateTicket)).status, 404);
+    assert.equal(await metric(api, restored), people.length);
   });
 
   it("a repair keeps the waiting room's epoch: a forgotten ticket does not come back after it", async () => {
