@@ -101,7 +101,7 @@ export class AdminClient {
    * `signal` lets the caller abandon the request (Ctrl-C); its abort error is thrown as is.
    */
   async request(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'PUT',
     path: string,
     body?: unknown,
     opts: { signal?: AbortSignal; timeoutMs?: number } = {},

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { AdminClient, ApiError, segment, UnreachableError } from './api-client.js';
 import {
+  formatAdmission,
   formatAlerts,
   formatComparison,
   formatCreated,
@@ -12,6 +13,7 @@ import {
   formatRepaired,
   formatRestocked,
   formatShow,
+  type Admission,
   type Alerts,
   type Comparison,
   type CreatedSku,
@@ -108,7 +110,43 @@ function required(value: string | boolean | undefined, flag: string, command: Co
 
 const optionalString = (v: string | boolean | undefined) => (typeof v === 'string' ? v : undefined);
 
+type Read<T> = (value: string | boolean | undefined, flag: string, command: CommandSpec) => T;
+
+/** An option's value read by `read`, or undefined when the option was not given. */
+function optional<T>(
+  value: string | boolean | undefined,
+  flag: string,
+  command: CommandSpec,
+  read: Read<T>,
+): T | undefined {
+  return value === undefined ? undefined : read(value, flag, command);
+}
+
+/** A number the operator typed, fractions allowed; the API judges its range. */
+function decimal(value: string | boolean | undefined, flag: string, command: CommandSpec): number {
+  if (typeof value !== 'string' || !/^\d{1,15}(\.\d{1,15})?$/.test(value))
+    throw new UsageError(`${flag} must be a number, not ${JSON.stringify(value ?? '')}`, command);
+  return Number(value);
+}
+
+/** `RATE/BURST`, e.g. 2/5: a rate per second (0 lifts the limit) and a whole burst. */
+function rateAndBurst(value: string | boolean | undefined, flag: string, command: CommandSpec) {
+  const m = typeof value === 'string' ? /^([^/]*)\/([^/]*)$/.exec(value) : null;
+  if (!m) throw new UsageError(`${flag} must be RATE/BURST, e.g. 2/5`, command);
+  return [decimal(m[1], `${flag} RATE`, command), whole(m[2], `${flag} BURST`, command)] as const;
+}
+
 const skuPath = (id: string) => `v1/admin/skus/${segment(id)}`;
+
+/** The admission command's options that set something (any of them means "set all"). */
+const SETTINGS = [
+  'waiting-room',
+  'per-unit-left',
+  'admission-ttl',
+  'qualification',
+  'buyer-limit',
+  'client-limit',
+] as const;
 
 const COMMANDS: CommandSpec[] = [
   {
@@ -141,7 +179,7 @@ const COMMANDS: CommandSpec[] = [
         perUserLimit: v.limit === undefined ? 1 : whole(v.limit, '--limit', this),
         startsAt: optionalString(v.starts),
         endsAt: optionalString(v.ends),
-        reservationTtlSeconds: v.ttl === undefined ? undefined : whole(v.ttl, '--ttl', this),
+        reservationTtlSeconds: optional(v.ttl, '--ttl', this, whole),
       };
       const a = await ctx.api().request('POST', 'v1/admin/skus', body);
       if (ctx.json) return ctx.printJson(a.body);
@@ -212,6 +250,81 @@ const COMMANDS: CommandSpec[] = [
       const a = await ctx.api().request('POST', `${skuPath(id!)}/repair`);
       if (ctx.json) return ctx.printJson(a.body);
       ctx.print(formatRepaired(a.body as Repaired));
+    },
+  },
+  {
+    words: ['admission'],
+    params: ['<id>'],
+    summary:
+      "A SKU's waiting room, qualification and rate limits. Without options: show them. With any: set them all at once (what is not given is off, not required, or the deployment's limit); --clear turns everything off.",
+    routes: ['GET /v1/admin/skus/{sku}/admission', 'PUT /v1/admin/skus/{sku}/admission'],
+    options: {
+      'waiting-room': {
+        type: 'string',
+        value: 'N',
+        help: 'turn the waiting room on, admitting N buyers per second from the opening',
+      },
+      'per-unit-left': {
+        type: 'string',
+        value: 'X',
+        help: 'turn it on (or also) keeping at most X admissions outstanding per unit left',
+      },
+      'admission-ttl': {
+        type: 'string',
+        value: 'S',
+        help: 'seconds an admission lasts (with the waiting room; default 120)',
+      },
+      qualification: { type: 'boolean', help: "require the seller's Qualification-Token" },
+      'buyer-limit': {
+        type: 'string',
+        value: 'R/B',
+        help: "this SKU's limit per buyer: R per second, burst B (0/1 lifts the deployment's)",
+      },
+      'client-limit': {
+        type: 'string',
+        value: 'R/B',
+        help: 'the same per client address',
+      },
+      clear: {
+        type: 'boolean',
+        help: "no waiting room, no qualification, the deployment's limits",
+      },
+    },
+    async run(ctx, [id], v) {
+      const path = `${skuPath(id!)}/admission`;
+      const given = SETTINGS.filter((s) => v[s] !== undefined);
+      if (v.clear === true && given.length)
+        throw new UsageError(`--clear takes no other setting (got --${given[0]})`, this);
+      if (v.clear !== true && !given.length) {
+        const a = await ctx.api().request('GET', path);
+        if (ctx.json) return ctx.printJson(a.body);
+        return ctx.print(formatAdmission(a.body as Admission, false));
+      }
+      const room = v['waiting-room'] !== undefined || v['per-unit-left'] !== undefined;
+      if (v['admission-ttl'] !== undefined && !room)
+        throw new UsageError('--admission-ttl needs --waiting-room or --per-unit-left', this);
+      const buyer = optional(v['buyer-limit'], '--buyer-limit', this, rateAndBurst);
+      const client = optional(v['client-limit'], '--client-limit', this, rateAndBurst);
+      const body = {
+        waitingRoom: room
+          ? {
+              admissionsPerSecond: optional(v['waiting-room'], '--waiting-room', this, decimal),
+              admissionsPerUnitLeft: optional(v['per-unit-left'], '--per-unit-left', this, decimal),
+              admissionTtlSeconds: optional(v['admission-ttl'], '--admission-ttl', this, whole),
+            }
+          : null,
+        qualificationRequired: v.qualification === true,
+        rateLimit:
+          buyer || client
+            ? {
+                ...(buyer ? { buyerPerSecond: buyer[0], buyerBurst: buyer[1] } : {}),
+                ...(client ? { clientPerSecond: client[0], clientBurst: client[1] } : {}),
+              }
+            : null,
+      };
+      const a = await ctx.api().request('PUT', path, body);
+      if (ctx.json) return ctx.printJson(a.body);
+      ctx.print(formatAdmission(a.body as Admission, true));
     },
   },
   {

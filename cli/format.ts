@@ -18,6 +18,8 @@ export interface PublicSku {
   status: string;
   startsAt: string | null;
   endsAt: string | null;
+  waitingRoom: boolean;
+  qualificationRequired: boolean;
 }
 export interface Comparison {
   sku: string;
@@ -62,6 +64,21 @@ export interface Incident {
   redis: { available: number | null; sequence: number | null };
   db: { available: number | null; sequence: number | null };
 }
+export interface Admission {
+  sku: string;
+  waitingRoom: {
+    admissionsPerSecond: number | null;
+    admissionsPerUnitLeft: number | null;
+    admissionTtlSeconds: number;
+  } | null;
+  qualificationRequired: boolean;
+  rateLimit: {
+    buyerPerSecond?: number;
+    buyerBurst?: number;
+    clientPerSecond?: number;
+    clientBurst?: number;
+  } | null;
+}
 export interface Alerts {
   open: Incident[];
   recent: Incident[];
@@ -94,6 +111,36 @@ function fields(title: string, pairs: [string, string][]): string[] {
 
 function window(startsAt: string | null, endsAt: string | null): string {
   return `${startsAt ?? 'open now'} -> ${endsAt ?? 'no end'}`;
+}
+
+const decimal = new Intl.NumberFormat('en-US', { maximumFractionDigits: 3 });
+
+function limit(perSecond: number | undefined, burst: number | undefined): string {
+  if (perSecond === undefined || burst === undefined) return "the deployment's";
+  if (perSecond === 0) return "none (the deployment's lifted)";
+  return `${decimal.format(perSecond)}/s, burst ${count(burst)}`;
+}
+
+/** A SKU's admission settings; `changed` after the command set them. */
+export function formatAdmission(a: Admission, changed: boolean): string[] {
+  const w = a.waitingRoom;
+  const pace = w && [
+    w.admissionsPerSecond === null ? '' : `${decimal.format(w.admissionsPerSecond)} admissions/s`,
+    w.admissionsPerUnitLeft === null
+      ? ''
+      : `at most ${decimal.format(w.admissionsPerUnitLeft)} outstanding per unit left`,
+  ];
+  return fields(changed ? `admission of ${a.sku} set` : `${a.sku} admission`, [
+    [
+      'waiting room',
+      w
+        ? `on: ${pace!.filter((p) => p).join(', ')}; passes last ${count(w.admissionTtlSeconds)} s`
+        : 'off',
+    ],
+    ['qualification', a.qualificationRequired ? 'required' : 'not required'],
+    ['buyer limit', limit(a.rateLimit?.buyerPerSecond, a.rateLimit?.buyerBurst)],
+    ['client limit', limit(a.rateLimit?.clientPerSecond, a.rateLimit?.clientBurst)],
+  ]);
 }
 
 export function formatCreated(b: CreatedSku, replayed: boolean): string[] {
@@ -140,6 +187,13 @@ export function formatShow(v: PublicSku, c: Comparison): string[] {
   return fields(`${v.sku}  ${v.status.replace('_', ' ')}`, [
     ['available', `${count(v.available)} of ${count(supplied)} supplied`],
     ['sale', window(v.startsAt, v.endsAt)],
+    [
+      'buyers',
+      [
+        v.waitingRoom ? 'join the waiting room' : 'buy directly',
+        ...(v.qualificationRequired ? ['with a Qualification-Token'] : []),
+      ].join(' '),
+    ],
     ...comparisonFields(c),
   ]);
 }

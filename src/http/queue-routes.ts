@@ -115,6 +115,19 @@ export function queueRoutes({
       },
     },
     {
+      method: 'get',
+      path: '/v1/admin/skus/{sku}/admission',
+      summary:
+        "A SKU's admission settings {waitingRoom, qualificationRequired, rateLimit} as PostgreSQL holds them (null: off, or the deployment's limits).",
+      auth: 'admin',
+      success: 200,
+      errors: [...AUTH_ERRORS, 'VALIDATION_FAILED', 'SKU_NOT_FOUND'],
+      handler: async (req, res) => {
+        const skuId = skuParam(req.params.sku as string | undefined);
+        sendJson(res, 200, { sku: skuId, ...(await inventory.getAdmission(skuId)) });
+      },
+    },
+    {
       method: 'put',
       path: '/v1/admin/skus/{sku}/admission',
       summary:

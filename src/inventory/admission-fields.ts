@@ -143,6 +143,15 @@ export function sameAdmission(a: AdmissionSettings, b: AdmissionSettings): boole
   return JSON.stringify(admissionColumns(a)) === JSON.stringify(admissionColumns(b));
 }
 
+/** What a buyer must do before buying, as the SKU's `gate` field (or its absence) says. */
+export function gatePasses(gate: string | null | undefined): {
+  waitingRoom: boolean;
+  qualificationRequired: boolean;
+} {
+  const passes = gate?.split('|', 1)[0] ?? '';
+  return { waitingRoom: passes.includes('a'), qualificationRequired: passes.includes('q') };
+}
+
 /**
  * The SKU hash's fields for these settings, as field/value pairs; '' means "absent" (the
  * load script skips it, the change script deletes it). Off is absent, so a SKU without

@@ -106,6 +106,11 @@ export class Inventory {
     return this.skus.setPaused(skuId, paused);
   }
 
+  /** A SKU's admission settings, from PostgreSQL. */
+  getAdmission(skuId: string) {
+    return this.skus.getAdmission(skuId);
+  }
+
   /** Replaces a SKU's admission settings: PostgreSQL, then its Redis hash. */
   setAdmission(skuId: string, settings: AdmissionSettings) {
     return this.skus.setAdmission(skuId, settings);

@@ -11,6 +11,7 @@ import {
   admissionFromRow,
   admissionHashFields,
   admissionSettings,
+  gatePasses,
   sameAdmission,
   type AdmissionSettings,
 } from './admission-fields.js';
@@ -25,12 +26,13 @@ export class Skus extends InventoryPart {
 
   async getSku(skuId: string): Promise<SkuView> {
     const k = this.keys.forSku(skuId);
-    const [available, startsAt, endsAt, paused] = await this.redis.hmget(
+    const [available, startsAt, endsAt, paused, gate] = await this.redis.hmget(
       k.sku,
       'available',
       'startsAt',
       'endsAt',
       'paused',
+      'gate',
     );
     if (available === null || available === undefined) return this.rebuild.stateMissing(skuId);
     const now = Date.now();
@@ -53,7 +55,15 @@ export class Skus extends InventoryPart {
       status,
       startsAt: start ? iso(start) : null,
       endsAt: end ? iso(end) : null,
+      ...gatePasses(gate),
     };
+  }
+
+  /** Admin: a SKU's admission settings as PostgreSQL, their durable record, holds them. */
+  async getAdmission(skuId: string): Promise<AdmissionSettings> {
+    const row = await this.db.sku.findUnique({ where: { id: skuId } });
+    if (!row) throw new AppError('SKU_NOT_FOUND');
+    return admissionFromRow(row);
   }
 
   /**

@@ -29,6 +29,10 @@ export interface SkuView {
   status: 'scheduled' | 'active' | 'sold_out' | 'ended' | 'paused';
   startsAt: string | null;
   endsAt: string | null;
+  /** Buyers join its waiting room and buy with the Admission-Token it gives them. */
+  waitingRoom: boolean;
+  /** Joins and purchases need the seller's Qualification-Token. */
+  qualificationRequired: boolean;
 }
 
 export interface NewSku {

@@ -97,6 +97,8 @@ describe('flashsale-admin', { timeout: 180_000 }, () => {
       status: 'active',
       startsAt: null,
       endsAt: null,
+      waitingRoom: false,
+      qualificationRequired: false,
     });
     const again = await admin(...create, '--json');
     assert.equal(again.code, 0, again.stderr);
@@ -109,7 +111,12 @@ describe('flashsale-admin', { timeout: 180_000 }, () => {
     assert.equal((await buy(api, sku, buyer, uid('k'))).status, 201);
     const shown = await admin('sku', 'show', sku);
     assert.equal(shown.code, 0, shown.stderr);
-    assert.match(shown.stdout, new RegExp(`^${sku}  active\n  available +9 of 10 supplied\n`));
+    assert.match(
+      shown.stdout,
+      new RegExp(
+        `^${sku}  active\n  available +9 of 10 supplied\n  sale +open now -> no end\n  buyers +buy directly\n`,
+      ),
+    );
     const shownJson = JSON.parse((await admin('sku', 'show', sku, '--json')).stdout);
     assert.equal(shownJson.sku.available, 9);
     assert.equal(shownJson.reconciliation.sku, sku);
@@ -137,6 +144,78 @@ describe('flashsale-admin', { timeout: 180_000 }, () => {
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.deepEqual(JSON.parse(resumed.stdout), { sku, paused: false, changed: true });
     assert.equal((await buy(api, sku, buyer, uid('k'))).status, 201);
+  });
+
+  it("shows and sets a SKU's waiting room, qualification and rate limits", async () => {
+    const sku = uid('cliadm');
+    assert.equal((await admin('sku', 'create', sku, '--name', 'Drop', '--stock', '5')).code, 0);
+    const shown = await admin('admission', sku);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.deepEqual(shown.stdout.split('\n'), [
+      `${sku} admission`,
+      '  waiting room   off',
+      '  qualification  not required',
+      "  buyer limit    the deployment's",
+      "  client limit   the deployment's",
+      '',
+    ]);
+
+    const set = await admin(
+      'admission',
+      sku,
+      '--waiting-room',
+      '50',
+      '--per-unit-left',
+      '1.5',
+      '--admission-ttl',
+      '90',
+      '--qualification',
+      '--buyer-limit',
+      '2/5',
+      '--client-limit',
+      '0/1',
+    );
+    assert.equal(set.code, 0, set.stderr);
+    assert.deepEqual(set.stdout.split('\n'), [
+      `admission of ${sku} set`,
+      '  waiting room   on: 50 admissions/s, at most 1.5 outstanding per unit left; passes last 90 s',
+      '  qualification  required',
+      '  buyer limit    2/s, burst 5',
+      "  client limit   none (the deployment's lifted)",
+      '',
+    ]);
+    // What the command set is what the engine holds, and buyers are told to queue.
+    const json = JSON.parse((await admin('admission', sku, '--json')).stdout);
+    assert.deepEqual(json, {
+      sku,
+      waitingRoom: { admissionsPerSecond: 50, admissionsPerUnitLeft: 1.5, admissionTtlSeconds: 90 },
+      qualificationRequired: true,
+      rateLimit: { buyerPerSecond: 2, buyerBurst: 5, clientPerSecond: 0, clientBurst: 1 },
+    });
+    const public1 = (await (await fetch(`${api.url}/v1/skus/${sku}`)).json()) as Record<
+      string,
+      unknown
+    >;
+    assert.equal(public1.waitingRoom, true);
+    assert.equal(public1.qualificationRequired, true);
+    assert.match(
+      (await admin('sku', 'show', sku)).stdout,
+      /\n {2}buyers +join the waiting room with a Qualification-Token\n/,
+    );
+    const buyer = await token(uid('u'));
+    assert.equal((await buy(api, sku, buyer, uid('k'))).body.error.code, 'NOT_QUALIFIED');
+
+    // Setting replaces everything: what is not given is off again.
+    const only = await admin('admission', sku, '--buyer-limit', '3/3', '--json');
+    assert.equal(JSON.parse(only.stdout).waitingRoom, null);
+    const cleared = await admin('admission', sku, '--clear');
+    assert.equal(cleared.code, 0, cleared.stderr);
+    assert.match(cleared.stdout, /^admission of \S+ set\n {2}waiting room {3}off\n/);
+    assert.equal((await buy(api, sku, buyer, uid('k'))).status, 201);
+
+    const unknown = await admin('admission', uid('nosuch'));
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /^error: SKU_NOT_FOUND \(HTTP 404\): /);
   });
 
   it('compares, repairs and reconciles; lists and resolves alerts', async () => {

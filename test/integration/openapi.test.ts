@@ -43,6 +43,7 @@ describe('OpenAPI document and error list', () => {
       'GET /admin/live',
       'POST /v1/skus/{sku}/queue',
       'GET /v1/skus/{sku}/queue/{ticket}',
+      'GET /v1/admin/skus/{sku}/admission',
       'PUT /v1/admin/skus/{sku}/admission',
     ];
     const documented = Object.entries(spec.paths).flatMap(([path, ops]) =>

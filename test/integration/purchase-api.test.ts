@@ -51,7 +51,15 @@ describe('purchase API', () => {
     assert.deepEqual(again.body, first.body);
     assert.equal((await redisState(api.engine, sku)).available, 8);
     const view = await (await fetch(`${api.url}/v1/skus/${sku}`)).json();
-    assert.deepEqual(view, { sku, available: 8, status: 'active', startsAt: null, endsAt: null });
+    assert.deepEqual(view, {
+      sku,
+      available: 8,
+      status: 'active',
+      startsAt: null,
+      endsAt: null,
+      waitingRoom: false,
+      qualificationRequired: false,
+    });
     const read = await fetch(`${api.url}/v1/orders/${first.body.orderId}`, {
       headers: { authorization: `Bearer ${jwt}` },
     });

@@ -171,6 +171,22 @@ describe('admin command line', () => {
     assert.equal(interval.code, EXIT.usage);
   });
 
+  it('admission: settings that cannot mean anything are refused before any request', async () => {
+    const env = { FLASHSALE_URL: 'http://127.0.0.1:9', FLASHSALE_ADMIN_TOKEN: 't' };
+    for (const [argv, message] of [
+      [['--clear', '--qualification'], /--clear takes no other setting \(got --qualification\)/],
+      [['--admission-ttl', '30'], /--admission-ttl needs --waiting-room or --per-unit-left/],
+      [['--buyer-limit', '2'], /--buyer-limit must be RATE\/BURST, e.g. 2\/5/],
+      [['--client-limit', '2/x'], /--client-limit BURST must be a whole number, not "x"/],
+      [['--waiting-room', 'fast'], /--waiting-room must be a number, not "fast"/],
+    ] as const) {
+      const r = await run(['admission', 'x', ...argv], env);
+      assert.equal(r.code, EXIT.usage, r.err);
+      assert.match(r.err, message);
+      assert.match(r.err, /usage: flashsale-admin admission <id>/);
+    }
+  });
+
   it('without a token says where to put one, exit 64', async () => {
     const r = await run(['alerts']);
     assert.equal(r.code, EXIT.usage);
@@ -190,6 +206,7 @@ describe('admin command line', () => {
       'pause',
       'resume',
       'repair',
+      'admission',
       'reconcile',
       'alerts',
       'watch',
