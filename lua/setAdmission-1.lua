@@ -1,6 +1,6 @@
 --[[
-  Writes a SKU's admission settings (waiting room, qualification, its own buyer rate
-  limit) into its state hash, where the purchase and queue scripts read them: the change
+  Writes a SKU's admission settings (waiting room, qualification, its own buyer and
+  client-address rate limits) into its state hash, where the purchase and queue scripts read them: the change
   holds for every API instance from the next request on. PostgreSQL took the change first,
   with a new version; a version not newer than the hash's is older news and changes
   nothing, so two changes racing end as the later one in both stores. Not a stock change:

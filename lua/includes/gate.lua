@@ -1,11 +1,12 @@
 --[[
   A SKU's admission gate: one field of its state hash, `gate`, absent when the SKU has no
   admission control of its own (src/inventory/admission-fields.ts writes it):
+    '<passes>|<buyer rate>|<buyer burst>' or, when the SKU limits client addresses,
     '<passes>|<buyer rate>|<buyer burst>|<client rate>|<client burst>'
   <passes> lists what a purchase must carry: 'a' an Admission-Token (the SKU sells through
   its waiting room), 'q' a Qualification-Token. Each rate and its burst, when not empty,
-  replace the deployment's buyer or client-address limit. A gate of three parts (no client
-  limit) is read too: the engine wrote that before SKUs had a client limit of their own.
+  replace the deployment's buyer or client-address limit. Three parts without a client
+  limit: the form engines older than client limits read, so they keep selling such SKUs.
   One field rather than several: a SKU without admission control costs the purchase one
   lookup that finds nothing.
 
@@ -18,10 +19,12 @@ local function gateOf(value)
   if not value then
     return false, false, nil, nil, nil, nil
   end
-  local needs, rate, burst, clientRate, clientBurst = string.match(value,
-    '^([aq]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+  -- Three parts first: the common form.
+  local clientRate, clientBurst = nil, nil
+  local needs, rate, burst = string.match(value, '^([aq]*)|([^|]*)|([^|]*)$')
   if not needs then
-    needs, rate, burst = string.match(value, '^([aq]*)|([^|]*)|([^|]*)$')
+    needs, rate, burst, clientRate, clientBurst = string.match(value,
+      '^([aq]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
     if not needs then
       return nil
     end

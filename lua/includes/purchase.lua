@@ -37,8 +37,10 @@ local traceparent = ARGV[8]
 -- first, so a refusal leaves nothing behind. Only WRONGTYPE is -13: a Redis that refuses
 -- writes (OOM at its maxmemory, READONLY as a replica, MISCONF when it cannot persist)
 -- refuses a script's first write, and only its first (after one, Redis lets the script
--- finish), which is the claim or the expiry entry. That error is answered as itself
--- (Redis is unavailable, not wrong), with nothing written.
+-- finish). With a rate limit on, that is the limit's SET, a redis.call whose error Redis
+-- raises with its code in front (Redis 7 does); otherwise the claim or the expiry entry,
+-- whose error is answered as itself. Either way the API sees the code (Redis is
+-- unavailable, not wrong), and nothing was written.
 
 -- Checks: nothing of the SKU's is written until every one has passed.
 local sku = redis.call('HMGET', skuKey, 'available', 'limit', 'startsAt', 'endsAt', 'ttl', 'paused',

@@ -1,8 +1,8 @@
 --[[
   The start of a buyer's join or poll (joinQueue-8.lua, pollQueue-8.lua): the SKU's state
   and gate, the clock, the buyer's rate limit and the client address's (the SKU's own
-  limits, when its gate has them, replace the deployment's; a rate of 0 is none). Joins and polls share both. Needs the gcra, gate, nowMs and queueTicket
-  includes.
+  limits, when its gate has them, replace the deployment's; a rate of 0 is none). Joins
+  and polls share both. Needs the gcra, gate, nowMs and queueTicket includes.
 
   queueEntry(skuKey, rateKey, deploymentRate, deploymentBurst, clientKey, clientRate,
              clientBurst)

@@ -118,7 +118,7 @@ export function queueRoutes({
       method: 'get',
       path: '/v1/admin/skus/{sku}/admission',
       summary:
-        "A SKU's admission settings {waitingRoom, qualificationRequired, rateLimit} as PostgreSQL holds them (null: off, or the deployment's limits).",
+        "A SKU's admission settings {sku, waitingRoom, qualificationRequired, rateLimit} as PostgreSQL, their durable record, holds them (null: off, or the deployment's limits). A change whose PUT answered 503 is recorded here but in force only once retried, or after the SKU's next rebuild.",
       auth: 'admin',
       success: 200,
       errors: [...AUTH_ERRORS, 'VALIDATION_FAILED', 'SKU_NOT_FOUND'],

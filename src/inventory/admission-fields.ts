@@ -1,6 +1,6 @@
 // A SKU's admission settings (issue 11): its waiting room, whether it needs the seller's
-// Qualification-Token, and its own buyer and client-address rate limits. PostgreSQL keeps them (columns of
-// `skus`); the SKU's Redis hash carries them as the fields below, written at creation, by
+// Qualification-Token, and its own buyer and client-address rate limits. PostgreSQL keeps
+// them (columns of `skus`); the SKU's Redis hash carries them as the fields below, written at creation, by
 // the admin route that changes them, and by every rebuild, and read by the purchase and
 // queue scripts. This file is the one place that maps between the three shapes.
 import type { Sku } from '../generated/prisma/client.js';
@@ -164,10 +164,12 @@ export function admissionHashFields(s: AdmissionSettings): string[] {
   const num = (n: number | null | undefined) => (n === null || n === undefined ? '' : String(n));
   const passes = (w ? 'a' : '') + (s.qualificationRequired ? 'q' : '');
   const r = s.rateLimit;
+  // Three parts unless the SKU limits client addresses: the form every engine version reads,
+  // so instances not yet upgraded keep selling SKUs without a client limit of their own.
+  const client =
+    r?.clientPerSecond === undefined ? '' : `|${num(r.clientPerSecond)}|${num(r.clientBurst)}`;
   const gate =
-    passes || r
-      ? `${passes}|${num(r?.buyerPerSecond)}|${num(r?.buyerBurst)}|${num(r?.clientPerSecond)}|${num(r?.clientBurst)}`
-      : '';
+    passes || r ? `${passes}|${num(r?.buyerPerSecond)}|${num(r?.buyerBurst)}${client}` : '';
   return [
     'gate',
     gate,

@@ -157,12 +157,16 @@ const WRITE_REFUSALS: {
 describe('Redis refusing writes', { timeout: 120_000 }, () => {
   let server: OwnRedis;
   let deadPort: number;
+  // Data in a folder of its own, which the MISCONF case removes.
+  const dataDir = mkdtempSync(join(tmpdir(), 'flashsale-redis-data-'));
   before(async () => {
-    // Data in a folder of its own, which the MISCONF case removes.
-    server = await ownRedis(['--dir', mkdtempSync(join(tmpdir(), 'flashsale-redis-data-'))]);
+    server = await ownRedis(['--dir', dataDir]);
     deadPort = await freePort();
   });
-  after(() => server.close());
+  after(async () => {
+    await server.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
 
   for (const { cause, refuse, restore } of WRITE_REFUSALS)
     it(`${cause}: a purchase answers 503 SERVICE_UNAVAILABLE with Retry-After and writes nothing, with and without a buyer limit`, async () => {

@@ -104,7 +104,7 @@ describe('waiting room', () => {
     const k = api.engine.keys.forSku(sku);
     assert.deepEqual(
       await api.engine.redis.hmget(k.sku, 'gate', 'admitRate', 'admitPerUnit', 'admitTtl'),
-      ['aq|2|3||', '2.5', null, '120'],
+      ['aq|2|3', '2.5', null, '120'],
     );
 
     const replay = await call(api, 'POST', '/v1/admin/skus', api.admin, definition);
@@ -134,7 +134,7 @@ describe('waiting room', () => {
     });
     assert.deepEqual(
       await api.engine.redis.hmget(k.sku, 'gate', 'admitRate', 'admitPerUnit', 'admitTtl'),
-      ['a||||', null, '1.5', '30'],
+      ['a||', null, '1.5', '30'],
     );
     const row = await api.engine.db.sku.findUniqueOrThrow({ where: { id: sku } });
     assert.equal(row.admissionsPerUnitLeft, 1.5);
@@ -663,7 +663,7 @@ describe('admission settings after Redis lost its data', () => {
     const fields = ['gate', 'admitRate', 'admitPerUnit', 'admitTtl', 'admissionVersion'];
     const k = api.engine.keys.forSku(sku);
     const before = await api.engine.redis.hmget(k.sku, ...fields);
-    assert.deepEqual(before, ['aq|3|6||', '5', '2', '45', '1']);
+    assert.deepEqual(before, ['aq|3|6', '5', '2', '45', '1']);
 
     await api.engine.redis.flushall();
     const [p] = await buyers(uid('rb'), 1);

@@ -45,7 +45,7 @@ describe('admission settings', () => {
       admissionTtlSeconds: DEFAULT_ADMISSION_TTL_SECONDS,
     });
     assert.deepEqual(hash(admissionHashFields(s)), {
-      gate: 'aq|0.5|4||',
+      gate: 'aq|0.5|4',
       admitRate: '',
       admitPerUnit: '1.5',
       admitTtl: '120',
@@ -55,9 +55,10 @@ describe('admission settings', () => {
   it('the gate packs what a purchase needs: passes, then the SKU’s own buyer and client limits', () => {
     const gate = (input: Parameters<typeof admissionSettings>[0]) =>
       hash(admissionHashFields(admissionSettings(input))).gate;
-    assert.equal(gate({ waitingRoom: { admissionsPerSecond: 5 } }), 'a||||');
-    assert.equal(gate({ qualificationRequired: true }), 'q||||');
-    assert.equal(gate({ rateLimit: { buyerPerSecond: 2, buyerBurst: 3 } }), '|2|3||');
+    assert.equal(gate({ waitingRoom: { admissionsPerSecond: 5 } }), 'a||');
+    assert.equal(gate({ qualificationRequired: true }), 'q||');
+    assert.equal(gate({ rateLimit: { buyerPerSecond: 2, buyerBurst: 3 } }), '|2|3');
+    // Three parts unless the SKU limits client addresses (what older engines read); five then.
     assert.equal(gate({ rateLimit: { clientPerSecond: 0, clientBurst: 1 } }), '|||0|1');
     assert.equal(
       gate({
