@@ -138,15 +138,61 @@ function rateAndBurst(value: string | boolean | undefined, flag: string, command
 
 const skuPath = (id: string) => `v1/admin/skus/${segment(id)}`;
 
-/** The admission command's options that set something (any of them means "set all"). */
-const SETTINGS = [
-  'waiting-room',
-  'per-unit-left',
-  'admission-ttl',
-  'qualification',
-  'buyer-limit',
-  'client-limit',
-] as const;
+/** The options that set a SKU's admission settings (`admission` and `sku create`). */
+const ADMISSION_OPTIONS: Record<string, OptionSpec> = {
+  'waiting-room': {
+    type: 'string',
+    value: 'N',
+    help: 'turn the waiting room on, admitting N buyers per second from the opening',
+  },
+  'per-unit-left': {
+    type: 'string',
+    value: 'X',
+    help: 'turn it on (or also) keeping at most X admissions outstanding per unit left',
+  },
+  'admission-ttl': {
+    type: 'string',
+    value: 'S',
+    help: 'seconds an admission lasts (with the waiting room; default 120)',
+  },
+  qualification: { type: 'boolean', help: "require the seller's Qualification-Token" },
+  'buyer-limit': {
+    type: 'string',
+    value: 'R/B',
+    help: "this SKU's limit per buyer: R per second, burst B (0/1 lifts the deployment's)",
+  },
+  'client-limit': {
+    type: 'string',
+    value: 'R/B',
+    help: 'the same per client address',
+  },
+};
+
+/** The admission settings the options give: what is not given is off, or the deployment's. */
+function admissionOf(v: Values, command: CommandSpec) {
+  const room = v['waiting-room'] !== undefined || v['per-unit-left'] !== undefined;
+  if (v['admission-ttl'] !== undefined && !room)
+    throw new UsageError('--admission-ttl needs --waiting-room or --per-unit-left', command);
+  const buyer = optional(v['buyer-limit'], '--buyer-limit', command, rateAndBurst);
+  const client = optional(v['client-limit'], '--client-limit', command, rateAndBurst);
+  return {
+    waitingRoom: room
+      ? {
+          admissionsPerSecond: optional(v['waiting-room'], '--waiting-room', command, decimal),
+          admissionsPerUnitLeft: optional(v['per-unit-left'], '--per-unit-left', command, decimal),
+          admissionTtlSeconds: optional(v['admission-ttl'], '--admission-ttl', command, whole),
+        }
+      : null,
+    qualificationRequired: v.qualification === true,
+    rateLimit:
+      buyer || client
+        ? {
+            ...(buyer ? { buyerPerSecond: buyer[0], buyerBurst: buyer[1] } : {}),
+            ...(client ? { clientPerSecond: client[0], clientBurst: client[1] } : {}),
+          }
+        : null,
+  };
+}
 
 const COMMANDS: CommandSpec[] = [
   {
@@ -170,6 +216,7 @@ const COMMANDS: CommandSpec[] = [
         value: 'S',
         help: "seconds a reservation holds its units (default the engine's)",
       },
+      ...ADMISSION_OPTIONS,
     },
     async run(ctx, [id], v) {
       const body = {
@@ -180,6 +227,7 @@ const COMMANDS: CommandSpec[] = [
         startsAt: optionalString(v.starts),
         endsAt: optionalString(v.ends),
         reservationTtlSeconds: optional(v.ttl, '--ttl', this, whole),
+        ...admissionOf(v, this),
       };
       const a = await ctx.api().request('POST', 'v1/admin/skus', body);
       if (ctx.json) return ctx.printJson(a.body);
@@ -259,32 +307,7 @@ const COMMANDS: CommandSpec[] = [
       "A SKU's waiting room, qualification and rate limits. Without options: show them. With any: set them all at once (what is not given is off, not required, or the deployment's limit); --clear turns everything off.",
     routes: ['GET /v1/admin/skus/{sku}/admission', 'PUT /v1/admin/skus/{sku}/admission'],
     options: {
-      'waiting-room': {
-        type: 'string',
-        value: 'N',
-        help: 'turn the waiting room on, admitting N buyers per second from the opening',
-      },
-      'per-unit-left': {
-        type: 'string',
-        value: 'X',
-        help: 'turn it on (or also) keeping at most X admissions outstanding per unit left',
-      },
-      'admission-ttl': {
-        type: 'string',
-        value: 'S',
-        help: 'seconds an admission lasts (with the waiting room; default 120)',
-      },
-      qualification: { type: 'boolean', help: "require the seller's Qualification-Token" },
-      'buyer-limit': {
-        type: 'string',
-        value: 'R/B',
-        help: "this SKU's limit per buyer: R per second, burst B (0/1 lifts the deployment's)",
-      },
-      'client-limit': {
-        type: 'string',
-        value: 'R/B',
-        help: 'the same per client address',
-      },
+      ...ADMISSION_OPTIONS,
       clear: {
         type: 'boolean',
         help: "no waiting room, no qualification, the deployment's limits",
@@ -292,7 +315,8 @@ const COMMANDS: CommandSpec[] = [
     },
     async run(ctx, [id], v) {
       const path = `${skuPath(id!)}/admission`;
-      const given = SETTINGS.filter((s) => v[s] !== undefined);
+      // Any setting means "set them all"; none, "show them".
+      const given = Object.keys(ADMISSION_OPTIONS).filter((s) => v[s] !== undefined);
       if (v.clear === true && given.length)
         throw new UsageError(`--clear takes no other setting (got --${given[0]})`, this);
       if (v.clear !== true && !given.length) {
@@ -300,28 +324,7 @@ const COMMANDS: CommandSpec[] = [
         if (ctx.json) return ctx.printJson(a.body);
         return ctx.print(formatAdmission(a.body as Admission, false));
       }
-      const room = v['waiting-room'] !== undefined || v['per-unit-left'] !== undefined;
-      if (v['admission-ttl'] !== undefined && !room)
-        throw new UsageError('--admission-ttl needs --waiting-room or --per-unit-left', this);
-      const buyer = optional(v['buyer-limit'], '--buyer-limit', this, rateAndBurst);
-      const client = optional(v['client-limit'], '--client-limit', this, rateAndBurst);
-      const body = {
-        waitingRoom: room
-          ? {
-              admissionsPerSecond: optional(v['waiting-room'], '--waiting-room', this, decimal),
-              admissionsPerUnitLeft: optional(v['per-unit-left'], '--per-unit-left', this, decimal),
-              admissionTtlSeconds: optional(v['admission-ttl'], '--admission-ttl', this, whole),
-            }
-          : null,
-        qualificationRequired: v.qualification === true,
-        rateLimit:
-          buyer || client
-            ? {
-                ...(buyer ? { buyerPerSecond: buyer[0], buyerBurst: buyer[1] } : {}),
-                ...(client ? { clientPerSecond: client[0], clientBurst: client[1] } : {}),
-              }
-            : null,
-      };
+      const body = admissionOf(v, this);
       const a = await ctx.api().request('PUT', path, body);
       if (ctx.json) return ctx.printJson(a.body);
       ctx.print(formatAdmission(a.body as Admission, true));

@@ -11,6 +11,9 @@ export interface CreatedSku {
   startsAt: string | null;
   endsAt: string | null;
   reservationTtlSeconds: number;
+  waitingRoom: Admission['waitingRoom'];
+  qualificationRequired: boolean;
+  rateLimit: Admission['rateLimit'];
 }
 export interface PublicSku {
   sku: string;
@@ -121,26 +124,33 @@ function limit(perSecond: number | undefined, burst: number | undefined): string
   return `${decimal.format(perSecond)}/s, burst ${count(burst)}`;
 }
 
-/** A SKU's admission settings; `changed` after the command set them. */
-export function formatAdmission(a: Admission, changed: boolean): string[] {
+/** A SKU's admission settings as `label  value` pairs. */
+function admissionPairs(a: Omit<Admission, 'sku'>): [string, string][] {
   const w = a.waitingRoom;
-  const pace = w && [
-    w.admissionsPerSecond === null ? '' : `${decimal.format(w.admissionsPerSecond)} admissions/s`,
-    w.admissionsPerUnitLeft === null
-      ? ''
-      : `at most ${decimal.format(w.admissionsPerUnitLeft)} outstanding per unit left`,
-  ];
-  return fields(changed ? `admission of ${a.sku} set` : `${a.sku} admission`, [
+  const pace = w
+    ? [
+        w.admissionsPerSecond === null
+          ? ''
+          : `${decimal.format(w.admissionsPerSecond)} admissions/s`,
+        w.admissionsPerUnitLeft === null
+          ? ''
+          : `at most ${decimal.format(w.admissionsPerUnitLeft)} outstanding per unit left`,
+      ].filter((p) => p)
+    : [];
+  return [
     [
       'waiting room',
-      w
-        ? `on: ${pace!.filter((p) => p).join(', ')}; passes last ${count(w.admissionTtlSeconds)} s`
-        : 'off',
+      w ? `on: ${pace.join(', ')}; passes last ${count(w.admissionTtlSeconds)} s` : 'off',
     ],
     ['qualification', a.qualificationRequired ? 'required' : 'not required'],
     ['buyer limit', limit(a.rateLimit?.buyerPerSecond, a.rateLimit?.buyerBurst)],
     ['client limit', limit(a.rateLimit?.clientPerSecond, a.rateLimit?.clientBurst)],
-  ]);
+  ];
+}
+
+/** A SKU's admission settings; `changed` after the command set them. */
+export function formatAdmission(a: Admission, changed: boolean): string[] {
+  return fields(changed ? `admission of ${a.sku} set` : `${a.sku} admission`, admissionPairs(a));
 }
 
 export function formatCreated(b: CreatedSku, replayed: boolean): string[] {
@@ -152,6 +162,8 @@ export function formatCreated(b: CreatedSku, replayed: boolean): string[] {
       ['per-user limit', count(b.perUserLimit)],
       ['sale', window(b.startsAt, b.endsAt)],
       ['reservations', `held ${count(b.reservationTtlSeconds)} s`],
+      // Only when the SKU has admission settings: most SKUs have none.
+      ...(b.waitingRoom || b.qualificationRequired || b.rateLimit ? admissionPairs(b) : []),
     ],
   );
 }

@@ -213,6 +213,31 @@ describe('flashsale-admin', { timeout: 180_000 }, () => {
     assert.match(cleared.stdout, /^admission of \S+ set\n {2}waiting room {3}off\n/);
     assert.equal((await buy(api, sku, buyer, uid('k'))).status, 201);
 
+    // Created with its settings in one command.
+    const queued = uid('cliq');
+    const created = await admin(
+      ...['sku', 'create', queued, '--name', 'Drop 2', '--stock', '5'],
+      ...['--waiting-room', '10', '--qualification', '--client-limit', '1/3'],
+    );
+    assert.equal(created.code, 0, created.stderr);
+    assert.deepEqual(created.stdout.split('\n').slice(-5), [
+      '  waiting room    on: 10 admissions/s; passes last 120 s',
+      '  qualification   required',
+      "  buyer limit     the deployment's",
+      '  client limit    1/s, burst 3',
+      '',
+    ]);
+    assert.deepEqual(JSON.parse((await admin('admission', queued, '--json')).stdout), {
+      sku: queued,
+      waitingRoom: {
+        admissionsPerSecond: 10,
+        admissionsPerUnitLeft: null,
+        admissionTtlSeconds: 120,
+      },
+      qualificationRequired: true,
+      rateLimit: { clientPerSecond: 1, clientBurst: 3 },
+    });
+
     const unknown = await admin('admission', uid('nosuch'));
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /^error: SKU_NOT_FOUND \(HTTP 404\): /);

@@ -185,6 +185,11 @@ describe('admin command line', () => {
       assert.match(r.err, message);
       assert.match(r.err, /usage: flashsale-admin admission <id>/);
     }
+    // sku create takes the same settings, and refuses them alike.
+    const create = ['sku', 'create', 'x', '--name', 'X', '--stock', '1'];
+    const ttl = await run([...create, '--admission-ttl', '30'], env);
+    assert.equal(ttl.code, EXIT.usage);
+    assert.match(ttl.err, /--admission-ttl needs --waiting-room or --per-unit-left/);
   });
 
   it('without a token says where to put one, exit 64', async () => {
