@@ -98,7 +98,11 @@ type SendCommand = (command: Command, ...rest: unknown[]) => unknown;
  *   piles up to run on reconnect; before the first connection they wait (bounded) so
  *   start-up does not race the connect;
  * - a command in flight when the connection dropped may have run: it is not sent twice;
- * - reconnects are retried at most a second apart, so the engine resumes by itself.
+ * - reconnects are retried at most a second apart, so the engine resumes by itself;
+ * - a server that answers READONLY was a primary and is a replica now (a failover behind
+ *   one address, a DNS name or a virtual IP, that left it up): the client reconnects, and
+ *   so reaches whichever server the address leads to now. The command itself is answered
+ *   with the error (it wrote nothing: Redis refuses a script's first write), not resent.
  * A blocking command needs a client of its own, with this timeout raised by its block time
  * (the relay's reads: Engine.startRelay).
  */
@@ -115,6 +119,7 @@ export function createRedis(cfg: Config, opts: RedisClientOptions = {}): RedisCl
     connectTimeout: Math.max(2 * cfg.REDIS_COMMAND_TIMEOUT_MS, 2000),
     retryStrategy: (times: number) =>
       Math.min(50 * 2 ** Math.min(times, 5), 1000) + Math.floor(Math.random() * 100),
+    reconnectOnError: (err: Error) => (err.message.startsWith('READONLY') ? 1 : false),
   };
   const nodes = cfg.REDIS_CLUSTER_NODES;
   const client: RedisClient = nodes?.length

@@ -12,8 +12,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { createSku, scanKeys, startApi, token, uid, type RunningApi } from '../helpers.js';
-import { freePort, ownRedis, type OwnRedis } from '../support/redis-server.js';
+import { createSku, scanKeys, startApi, token, uid, until, type RunningApi } from '../helpers.js';
+import { freePort, movableAddress, ownRedis, type OwnRedis } from '../support/redis-server.js';
 
 async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
   const t0 = Date.now();
@@ -197,8 +197,14 @@ describe('Redis refusing writes', { timeout: 120_000 }, () => {
           assert.equal(r.retryAfter, '1');
           assert.deepEqual(await admin.hgetall(api.engine.keys.forSku(sku).sku), before);
           assert.deepEqual(await keys(), keysBefore, 'no claim, no limit key, no order');
-          // And once Redis takes writes again, the purchase goes through.
-          assert.equal((await purchase(api, sku)).status, 201);
+          // And once Redis takes writes again, purchases go through (after READONLY the
+          // client reconnects first: until it has, 503).
+          await until(
+            'a purchase once Redis takes writes',
+            async () => ((await purchase(api, sku)).status === 201 ? true : undefined),
+            5_000,
+            50,
+          );
         }
       } finally {
         admin.disconnect();
@@ -206,6 +212,66 @@ describe('Redis refusing writes', { timeout: 120_000 }, () => {
       }
     });
 });
+
+describe(
+  'Redis failed over behind one address, the old primary still up as a replica',
+  {
+    timeout: 120_000,
+  },
+  () => {
+    it('purchases answer 503 briefly, then go through on the new primary: the engine leaves a server that answers READONLY', async () => {
+      const [first, second] = [await ownRedis(), await ownRedis()];
+      const address = await movableAddress(first.port);
+      const [a, b] = [new Redis(first.url), new Redis(second.url)];
+      const api = await startApi({ REDIS_URL: address.url, RATE_LIMIT_BUYER_PER_S: '0' });
+      try {
+        const sku = uid('failover');
+        await createSku(api, { sku, stock: 100, perUserLimit: 100 });
+        assert.equal((await purchase(api, sku)).status, 201);
+        // The second server copies the first and takes over; the first steps down to follow
+        // it (what Sentinel or a managed Redis does), and the address now leads to the second.
+        await b.call('REPLICAOF', '127.0.0.1', String(first.port));
+        await until(
+          'the replica in sync',
+          async () =>
+            /master_link_status:up/.test(await b.info('replication')) &&
+            Number(await a.call('WAIT', '1', '1000')) === 1
+              ? true
+              : undefined,
+          20_000,
+          100,
+        );
+        await b.call('REPLICAOF', 'NO', 'ONE');
+        await a.call('REPLICAOF', '127.0.0.1', String(second.port));
+        address.moveTo(second.port);
+        const statuses: number[] = [];
+        await until(
+          'a purchase on the new primary',
+          async () => {
+            const r = await purchase(api, sku);
+            statuses.push(r.status);
+            return r.status === 201 ? r : undefined;
+          },
+          10_000,
+          100,
+        );
+        // Until then only 503s, each with nothing written: the old primary refused them.
+        assert.ok(
+          statuses.slice(0, -1).every((s) => s === 503),
+          JSON.stringify(statuses),
+        );
+        assert.equal(Number(await b.hget(api.engine.keys.forSku(sku).sku, 'available')), 98);
+      } finally {
+        await api.stop();
+        a.disconnect();
+        b.disconnect();
+        await address.close();
+        await first.close();
+        await second.close();
+      }
+    });
+  },
+);
 
 describe('SIGTERM while backing services hang', { timeout: 120_000 }, () => {
   it('an engine process (api and DB writer) exits within 5 s while PostgreSQL hangs mid-batch and Redis refuses', async (t) => {

@@ -3,7 +3,7 @@
 // always reaped when the test process exits.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -110,3 +110,52 @@ export async function startOwnRedis(args: string[]): Promise<OwnRedis> {
 
 /** A redis-server of the test's own; no persistence unless `args` asks for it. */
 export const ownRedis = (args: string[] = []) => startOwnRedis(args);
+
+export interface MovableAddress {
+  port: number;
+  url: string;
+  /** New connections go to this redis-server's port from now on; open ones stay put. */
+  moveTo(port: number): void;
+  close(): Promise<void>;
+}
+
+/**
+ * One address in front of several redis-servers, as a DNS name or a virtual IP is in front
+ * of a primary that fails over: a TCP proxy whose new connections go to the current target,
+ * while those already open stay with the server they reached.
+ */
+export async function movableAddress(targetPort: number): Promise<MovableAddress> {
+  let target = targetPort;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(target, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => {
+        sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const a = server.address();
+      resolve(typeof a === 'object' && a ? a.port : 0);
+    });
+  });
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    moveTo: (p) => {
+      target = p;
+    },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
