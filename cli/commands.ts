@@ -92,16 +92,6 @@ const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   help: { type: 'boolean', short: 'h', help: 'this help' },
 };
 
-/** A whole number the operator typed; the API judges its range. */
-function whole(value: string | boolean | undefined, flag: string, command: CommandSpec): number {
-  if (typeof value !== 'string' || !/^\d{1,15}$/.test(value))
-    throw new UsageError(
-      `${flag} must be a whole number, not ${JSON.stringify(value ?? '')}`,
-      command,
-    );
-  return Number(value);
-}
-
 function required(value: string | boolean | undefined, flag: string, command: CommandSpec) {
   if (typeof value !== 'string' || value === '')
     throw new UsageError(`${flag} is required`, command);
@@ -122,12 +112,18 @@ function optional<T>(
   return value === undefined ? undefined : read(value, flag, command);
 }
 
-/** A number the operator typed, fractions allowed; the API judges its range. */
-function decimal(value: string | boolean | undefined, flag: string, command: CommandSpec): number {
-  if (typeof value !== 'string' || !/^\d{1,15}(\.\d{1,15})?$/.test(value))
-    throw new UsageError(`${flag} must be a number, not ${JSON.stringify(value ?? '')}`, command);
-  return Number(value);
+/** A reader of numbers the operator types in `shape`; the API judges their range. */
+function numbers(shape: RegExp, kind: string): Read<number> {
+  return (value, flag, command) => {
+    if (typeof value !== 'string' || !shape.test(value))
+      throw new UsageError(`${flag} must be ${kind}, not ${JSON.stringify(value ?? '')}`, command);
+    return Number(value);
+  };
 }
+
+const whole = numbers(/^\d{1,15}$/, 'a whole number');
+/** Fractions allowed. */
+const decimal = numbers(/^\d{1,15}(\.\d{1,15})?$/, 'a number');
 
 /** `RATE/BURST`, e.g. 2/5: a rate per second (0 lifts the limit) and a whole burst. */
 function rateAndBurst(value: string | boolean | undefined, flag: string, command: CommandSpec) {

@@ -97,14 +97,11 @@ if startsAt > 0 and now < startsAt then
 else
   place = string.format('%d', nowUs)
 end
-redis.call('ZADD', waitingKey, place, newTicket)
-redis.call('HSET', ticketsKey, newTicket, buyer)
-redis.call('HSET', buyersKey, buyer, newTicket)
+queueSeat({waitingKey, admittedKey, ticketsKey, buyersKey, stateKey}, newTicket, buyer, place,
+  queueDeadline(now, endsAt, tonumber(ARGV[7]), tonumber(ARGV[8])))
 if not epoch then
   epoch = ARGV[11]
   redis.call('HSET', skuKey, 'queueEpoch', epoch)
 end
-queueExpireAt({waitingKey, admittedKey, ticketsKey, buyersKey, stateKey},
-  queueDeadline(now, endsAt, tonumber(ARGV[7]), tonumber(ARGV[8])))
 local rank = redis.call('ZRANK', waitingKey, newTicket)
 return {1, newTicket, 'waiting', rank + 1, false, now, startsAt, admitRate, observedRate, place, epoch}

@@ -64,14 +64,11 @@ if redis.call('HGET', ticketsKey, ticket) ~= buyer then
       or redis.call('HEXISTS', buyersKey, buyer) == 1 then
     return {-34}
   end
-  -- Writes: the ticket back in its place, its buyer's one.
-  redis.call('ZADD', waitingKey, place, ticket)
-  redis.call('HSET', ticketsKey, ticket, buyer)
-  redis.call('HSET', buyersKey, buyer, ticket)
+  -- Writes: the ticket back in its place, its buyer's one, once per buyer.
+  queueSeat({waitingKey, admittedKey, ticketsKey, buyersKey, stateKey}, ticket, buyer, place,
+    queueDeadline(entry.now, entry.endsAt, tonumber(ARGV[9]), tonumber(ARGV[10])))
   redis.call('HSET', stateKey, restoredField, '1')
   restored = 1
-  queueExpireAt({waitingKey, admittedKey, ticketsKey, buyersKey, stateKey},
-    queueDeadline(entry.now, entry.endsAt, tonumber(ARGV[9]), tonumber(ARGV[10])))
 end
 if not entry.needsAdmission then
   return {-31}

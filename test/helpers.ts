@@ -51,6 +51,16 @@ export async function token(
     .sign(new TextEncoder().encode(secret));
 }
 
+/** `n` buyers, `<prefix>-0` and up, each with a token. */
+export async function buyers(prefix: string, n: number): Promise<{ id: string; jwt: string }[]> {
+  return Promise.all(
+    Array.from({ length: n }, async (_, i) => {
+      const id = `${prefix}-${i}`;
+      return { id, jwt: await token(id) };
+    }),
+  );
+}
+
 export interface RunningApi {
   engine: Engine;
   url: string;

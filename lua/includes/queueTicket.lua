@@ -8,6 +8,9 @@
     closed    waiting while nothing is left to sell, or the sale ended
     expired   its admission lapsed (or its place is gone)
   queueExpireAt(keys, deadline): every key of the queue lives until the deadline.
+  queueSeat(keys, ticket, buyer, place, deadline): the ticket in line at its place, as its
+    buyer's one, and every key of the queue living until the deadline (a join, or a poll
+    putting a lost ticket back). keys: {waiting, admitted, tickets, buyers, state}.
   queueDeadline(now, endsAt, idleMs, afterEndMs): until when a queue's data is kept: a
     while after the sale's end, or after the last activity when the sale has no end.
 ]]
@@ -46,4 +49,11 @@ local function queueExpireAt(keys, deadline)
   for _, key in ipairs(keys) do
     redis.call('PEXPIREAT', key, at)
   end
+end
+
+local function queueSeat(keys, ticket, buyer, place, deadline)
+  redis.call('ZADD', keys[1], place, ticket)
+  redis.call('HSET', keys[3], ticket, buyer)
+  redis.call('HSET', keys[4], buyer, ticket)
+  queueExpireAt(keys, deadline)
 end

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import {
   buy as buyOnce,
+  buyers,
   createSku,
   redisState,
   scanKeys,
@@ -16,6 +17,10 @@ import {
   uid,
   type RunningApi,
 } from '../helpers.js';
+
+/** The tokens of `n` buyers. */
+const buyerTokens = async (prefix: string, n: number) =>
+  (await buyers(prefix, n)).map((b) => b.jwt);
 
 /** A purchase of one unit: its status, error code and Retry-After. */
 async function buy(
@@ -170,16 +175,14 @@ describe('per-client-address rate limit behind a trusted proxy', () => {
   it('limits many buyers behind one address, believes only the trusted hop, and spares other addresses', async () => {
     const sku = uid('addr');
     await createSku(api, { sku, stock: 1000, perUserLimit: 10 });
-    const buyers = await Promise.all(Array.from({ length: 20 }, (_, i) => token(`${sku}-b${i}`)));
+    const jwts = await buyerTokens(sku, 20);
     // The client prepends whatever it likes; the proxy appends the address it saw.
     const fromBot = (i: number) => ({ 'x-forwarded-for': `10.0.0.${i}, 203.0.113.7` });
-    const bot = await Promise.all(
-      buyers.map((jwt, i) => buy(api, sku, jwt, `bot-${i}`, fromBot(i))),
-    );
+    const bot = await Promise.all(jwts.map((jwt, i) => buy(api, sku, jwt, `bot-${i}`, fromBot(i))));
     const created = bot.filter((a) => a.status === 201).length;
     assert.ok(created >= 5 && created <= 7, `${created} created from one address`);
     assert.ok(bot.filter((a) => a.status === 429).every((a) => a.code === 'RATE_LIMITED'));
-    const elsewhere = await buy(api, sku, buyers[0]!, 'elsewhere', {
+    const elsewhere = await buy(api, sku, jwts[0]!, 'elsewhere', {
       'x-forwarded-for': '198.51.100.9',
     });
     assert.equal(elsewhere.status, 201);
@@ -207,8 +210,6 @@ describe("a SKU's own client-address limit", () => {
   });
 
   const from = (address: string) => ({ 'x-forwarded-for': address });
-  const buyers = (prefix: string, n: number) =>
-    Promise.all(Array.from({ length: n }, (_, i) => token(`${prefix}-b${i}`)));
 
   it('limits concurrent purchases of many buyers behind one address to the burst, sells exactly that, and keeps the setting in PostgreSQL', async () => {
     const sku = uid('skuaddr');
@@ -221,7 +222,7 @@ describe("a SKU's own client-address limit", () => {
       rateLimit: { clientPerSecond: 0.01, clientBurst: 4 },
     });
     await createSku(api, { sku: open, stock: 1000, perUserLimit: 10 });
-    const jwts = await buyers(sku, 20);
+    const jwts = await buyerTokens(sku, 20);
     const bot = await Promise.all(
       jwts.map((jwt, i) => buy(api, sku, jwt, `bot-${i}`, from('203.0.113.8'))),
     );
@@ -261,7 +262,7 @@ describe("a SKU's own client-address limit", () => {
       waitingRoom: { admissionsPerSecond: 0.001 },
       rateLimit: { clientPerSecond: 0.01, clientBurst: 3 },
     });
-    const jwts = await buyers(queued, 10);
+    const jwts = await buyerTokens(queued, 10);
     const joins = await Promise.all(
       jwts.map((jwt) =>
         fetch(`${api.url}/v1/skus/${queued}/queue`, {

@@ -9,6 +9,7 @@ import { PassTokens } from '../../src/admission/tokens.js';
 import {
   assertStoresAgree,
   buy,
+  buyers,
   createSku,
   snapshot,
   startEngine,
@@ -187,12 +188,7 @@ describe('purchases through the waiting room', () => {
       perUserLimit: 1,
       waitingRoom: { admissionsPerSecond: 15 },
     });
-    const people = await Promise.all(
-      Array.from({ length: 60 }, async (_, i) => {
-        const id = `${sku}-b${i}`;
-        return { id, jwt: await token(id) };
-      }),
-    );
+    const people = await buyers(sku, 60);
     const tickets = await Promise.all(people.map(async (p) => (await join(api, sku, p.jwt)).body));
     assert.ok(tickets.every((t) => t.status === 'waiting'));
     // Every buyer polls; once admitted, buys, and also tries without the pass.

@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { PassTokens } from '../../src/admission/tokens.js';
 import {
   buy,
+  buyers,
   createSku,
   startApi,
   startEngine,
@@ -38,16 +39,6 @@ function setAdmission(api: RunningApi, sku: string, settings: unknown) {
     `/v1/admin/skus/${sku}/admission`,
     api.admin,
     settings,
-  );
-}
-
-/** Buyers with their tokens. */
-async function buyers(prefix: string, n: number) {
-  return Promise.all(
-    Array.from({ length: n }, async (_, i) => {
-      const id = `${prefix}-${i}`;
-      return { id, jwt: await token(id) };
-    }),
   );
 }
 
