@@ -112,7 +112,7 @@ export class WaitingRoom {
     const k = this.d.keys.forSku(skuId);
     const q = this.d.keys.queue(skuId);
     const qualified =
-      qualification !== undefined && (await this.d.passes.qualifies(qualification, buyer, skuId));
+      qualification !== undefined && this.d.passes.qualifies(qualification, buyer, skuId);
     const limited = this.limited(q, buyer, address);
     const reply = await this.d.redis.fsJoinQueue(
       k.sku,
@@ -245,7 +245,7 @@ export class WaitingRoom {
     if (admittedUntil !== undefined) {
       view.admittedUntil = new Date(admittedUntil).toISOString();
       if (status === 'admitted')
-        view.admissionToken = await this.d.passes.signAdmission({
+        view.admissionToken = this.d.passes.signAdmission({
           buyer,
           sku: skuId,
           ticket: String(reply[1]),

@@ -87,7 +87,7 @@ describe('purchases through the waiting room', () => {
       [
         'a lapsed pass',
         aliceJwt,
-        await passes.signAdmission({
+        passes.signAdmission({
           buyer: alice,
           sku,
           ticket: 'x',
@@ -98,7 +98,7 @@ describe('purchases through the waiting room', () => {
       [
         'a qualification pass',
         aliceJwt,
-        await passes.signQualification({ buyer: alice, sku, expiresAtMs: inAMinute() }),
+        passes.signQualification({ buyer: alice, sku, expiresAtMs: inAMinute() }),
       ],
     ];
     const k = api.engine.keys.forSku(sku);
@@ -136,7 +136,7 @@ describe('purchases through the waiting room', () => {
     const carol = uid('carol');
     const dave = uid('dave');
     const [carolJwt, daveJwt] = await Promise.all([token(carol), token(dave)]);
-    const carolPass = await passes.signQualification({
+    const carolPass = passes.signQualification({
       buyer: carol,
       sku,
       expiresAtMs: inAMinute(),
@@ -147,7 +147,7 @@ describe('purchases through the waiting room', () => {
       [
         'a lapsed pass',
         carolJwt,
-        await passes.signQualification({ buyer: carol, sku, expiresAtMs: Date.now() - 1000 }),
+        passes.signQualification({ buyer: carol, sku, expiresAtMs: Date.now() - 1000 }),
       ],
     ] as const) {
       const r = await purchase(api, sku, jwt, uid('k'), { qualification: pass });
@@ -166,7 +166,7 @@ describe('purchases through the waiting room', () => {
       qualificationRequired: true,
       waitingRoom: { admissionsPerSecond: 20 },
     });
-    const q = await passes.signQualification({ buyer: carol, sku: both, expiresAtMs: inAMinute() });
+    const q = passes.signQualification({ buyer: carol, sku: both, expiresAtMs: inAMinute() });
     const a = await admitted(api, both, carolJwt, q);
     const onlyAdmitted = await purchase(api, both, carolJwt, uid('k'), { admission: a });
     assert.equal(onlyAdmitted.body.error?.code, 'NOT_QUALIFIED');

@@ -348,10 +348,10 @@ describe('waiting room', () => {
     assert.ok(pass, 'an admitted ticket carries its Admission-Token');
     assert.equal(admitted.position, 0);
     assert.ok(Date.parse(admitted.admittedUntil!) > Date.now());
-    assert.equal(await passes.admits(pass, alice!.id, sku), true);
-    assert.equal(await passes.admits(pass, bob!.id, sku), false, 'another buyer');
-    assert.equal(await passes.admits(pass, alice!.id, otherSku), false, 'another SKU');
-    assert.equal(await passes.qualifies(pass, alice!.id, sku), false, 'not a qualification');
+    assert.equal(passes.admits(pass, alice!.id, sku), true);
+    assert.equal(passes.admits(pass, bob!.id, sku), false, 'another buyer');
+    assert.equal(passes.admits(pass, alice!.id, otherSku), false, 'another SKU');
+    assert.equal(passes.qualifies(pass, alice!.id, sku), false, 'not a qualification');
     const [head, payload, signature] = pass.split('.') as [string, string, string];
     const forged = JSON.parse(Buffer.from(payload, 'base64url').toString()) as { sub: string };
     forged.sub = bob!.id;
@@ -361,24 +361,24 @@ describe('waiting room', () => {
       `${head}.${payload}.`,
     ];
     for (const t of tampered) {
-      assert.equal(await passes.admits(t, bob!.id, sku), false, t);
-      assert.equal(await passes.admits(t, alice!.id, sku), false, t);
+      assert.equal(passes.admits(t, bob!.id, sku), false, t);
+      assert.equal(passes.admits(t, alice!.id, sku), false, t);
     }
     const foreign = new PassTokens('x'.repeat(40), cfg.QUALIFICATION_SECRET);
-    const other = await foreign.signAdmission({
+    const other = foreign.signAdmission({
       buyer: alice!.id,
       sku,
       ticket,
       expiresAtMs: Date.now() + 60_000,
     });
-    assert.equal(await passes.admits(other, alice!.id, sku), false, 'signed with another secret');
-    const lapsed = await passes.signAdmission({
+    assert.equal(passes.admits(other, alice!.id, sku), false, 'signed with another secret');
+    const lapsed = passes.signAdmission({
       buyer: alice!.id,
       sku,
       ticket,
       expiresAtMs: Date.now() - 1000,
     });
-    assert.equal(await passes.admits(lapsed, alice!.id, sku), false, 'expired');
+    assert.equal(passes.admits(lapsed, alice!.id, sku), false, 'expired');
 
     // Through the routes: the admission lapses after its TTL, and so does its pass.
     await sleep(Date.parse(admitted.admittedUntil!) - Date.now() + 100);
@@ -386,7 +386,7 @@ describe('waiting room', () => {
     assert.equal(expired.status, 200);
     assert.equal(expired.body.status, 'expired');
     assert.equal(expired.body.admissionToken, undefined);
-    assert.equal(await passes.admits(pass, alice!.id, sku), false, 'the pass lapsed with it');
+    assert.equal(passes.admits(pass, alice!.id, sku), false, 'the pass lapsed with it');
     // Joining again after the lapse: a new ticket at the back of the line.
     const rejoined = await join(api, sku, alice!.jwt);
     assert.equal(rejoined.status, 202);
@@ -498,16 +498,17 @@ describe('waiting room', () => {
     const inAMinute = Date.now() + 60_000;
     const sign = (buyer: string, s: string, expiresAtMs = inAMinute) =>
       passes.signQualification({ buyer, sku: s, expiresAtMs });
-    const admissionNotQualification = await passes.signAdmission({
+    const admissionNotQualification = passes.signAdmission({
       buyer: carol!.id,
       sku,
       ticket: 'x',
       expiresAtMs: inAMinute,
     });
-    const wrongSecret = await new PassTokens(
-      cfg.ADMISSION_SECRET,
-      'y'.repeat(40),
-    ).signQualification({ buyer: carol!.id, sku, expiresAtMs: inAMinute });
+    const wrongSecret = new PassTokens(cfg.ADMISSION_SECRET, 'y'.repeat(40)).signQualification({
+      buyer: carol!.id,
+      sku,
+      expiresAtMs: inAMinute,
+    });
     const refusals: [string, string | undefined][] = [
       ['no token', undefined],
       ['another buyer', await sign(dave!.id, sku)],
@@ -658,7 +659,7 @@ describe('admission settings after Redis lost its data', () => {
 
     await api.engine.redis.flushall();
     const [p] = await buyers(uid('rb'), 1);
-    const qualification = await passes.signQualification({
+    const qualification = passes.signQualification({
       buyer: p!.id,
       sku,
       expiresAtMs: Date.now() + 60_000,
