@@ -15,6 +15,7 @@ import { Engine } from '../src/engine.js';
 import { loadConfig, type Config } from '../src/shared/config.js';
 import { commandsSent } from '../test/support/commands.js';
 import { freePort, ownRedis } from '../test/support/redis-server.js';
+import { ADMISSION_LIMITS } from './purchase.js';
 import { redisAnswers } from '../tools/services/services.js';
 import { PG_BASELINE_TABLES, uid } from './lib.js';
 
@@ -61,6 +62,12 @@ export interface RedisCostResult {
   instructionsPerPurchase?: number;
   /** The same with the default buyer limit on. */
   instructionsPerPurchaseBuyerLimit?: number;
+  /**
+   * The same with admission control on, as the purchase bench's variant: a queued SKU
+   * needing both passes, buyer and client-address limits. Over the buyer-limit figure, it
+   * is what admission adds to Redis's work, free of the machine's noise.
+   */
+  instructionsPerPurchaseAdmission?: number;
 }
 
 function commandStats(info: string): Map<string, { calls: number; usec: number }> {
@@ -231,6 +238,7 @@ const available = (cmd: string) =>
 export async function instructionsPerPurchase(
   purchases: number,
   env: Record<string, string> = {},
+  admission = false,
 ): Promise<number | undefined> {
   if (!available('valgrind') || !available('callgrind_control')) return undefined;
   const dir = mkdtempSync(join(tmpdir(), 'flashsale-callgrind-'));
@@ -284,11 +292,30 @@ export async function instructionsPerPurchase(
       stock: purchases + 1000,
       perUserLimit: purchases + 1000,
     });
+    // With admission: the SKU sells through its waiting room to qualified buyers, and the
+    // purchases carry both passes (verified by the API) and a client address.
+    if (admission)
+      await engine.inventory.setAdmission(sku, {
+        waitingRoom: {
+          admissionsPerSecond: 1,
+          admissionsPerUnitLeft: null,
+          admissionTtlSeconds: 60,
+        },
+        qualificationRequired: true,
+        rateLimit: null,
+      });
+    const context = admission ? { passes: 'aq', clientAddress: '127.0.0.1' } : {};
     const buy = async (n: number, prefix: string, firstUser: number) => {
       for (let i = 0; i < n; i += 50)
         await Promise.all(
           Array.from({ length: Math.min(50, n - i) }, (_, j) =>
-            engine!.inventory.purchase(`u${firstUser + i + j}`, sku, 1, `${prefix}${i + j}`),
+            engine!.inventory.purchase(
+              `u${firstUser + i + j}`,
+              sku,
+              1,
+              `${prefix}${i + j}`,
+              context,
+            ),
           ),
         );
     };
@@ -350,6 +377,7 @@ export async function redisCostBench(opts: {
     const pgRate = await pgHotRow(cfg, opts.pgDurationS);
     const instructions = await instructionsPerPurchase(2000);
     const instructionsBuyerLimit = await instructionsPerPurchase(2000, BUYER_LIMIT);
+    const instructionsAdmission = await instructionsPerPurchase(2000, ADMISSION_LIMITS, true);
     return {
       purchases: opts.purchases,
       rounds: opts.rounds,
@@ -364,6 +392,9 @@ export async function redisCostBench(opts: {
       ...(instructions !== undefined ? { instructionsPerPurchase: instructions } : {}),
       ...(instructionsBuyerLimit !== undefined
         ? { instructionsPerPurchaseBuyerLimit: instructionsBuyerLimit }
+        : {}),
+      ...(instructionsAdmission !== undefined
+        ? { instructionsPerPurchaseAdmission: instructionsAdmission }
         : {}),
     };
   } finally {

@@ -8,7 +8,7 @@ import { durabilityBench, durabilityTable } from './durability.js';
 import { expiryBench } from './expiry.js';
 import { memoryBench } from './memory.js';
 import { lagBench, pgOnlyCpuBench, writerBench } from './pipeline.js';
-import { purchaseBench, purchaseTable } from './purchase.js';
+import { firstSightBench, purchaseBench, purchaseTable } from './purchase.js';
 import { redisCostBench, type PathCost } from './redis-cost.js';
 import { scenarioChart, scenarios, scenarioTable } from './scenarios.js';
 import { prepare } from './setup.js';
@@ -64,7 +64,16 @@ async function runOnce(run: number): Promise<void> {
     );
     const results = await purchaseBench(engine, { durationS, connections });
     json.purchase = results;
-    report.push('### Purchase route', '', purchaseTable(results), '');
+    const first = await firstSightBench(engine);
+    json.firstSight = first;
+    report.push(
+      '### Purchase route',
+      '',
+      purchaseTable(results),
+      '',
+      `A buyer's first request: ${fmt(first.buyerTokenUs, 1)} µs of CPU to verify the login token, ${fmt(first.passesUs, 1)} µs for both passes (admission on); later requests find them cached.`,
+      '',
+    );
   }
   if (all || which.has('pipeline')) {
     process.stderr.write(
@@ -127,6 +136,7 @@ async function runOnce(run: number): Promise<void> {
       `| per-SKU capacity vs PostgreSQL hot row | ${fmt(c.perSkuCapacityVsPg, 1)}x |`,
       `| redis-server instructions per purchase (callgrind, single node) | ${c.instructionsPerPurchase !== undefined ? fmt(c.instructionsPerPurchase) : 'not measured: valgrind is not installed'} |`,
       `| the same, default buyer limit on | ${c.instructionsPerPurchaseBuyerLimit !== undefined ? fmt(c.instructionsPerPurchaseBuyerLimit) : 'not measured'} |`,
+      `| the same, admission control on (both passes, buyer and address limits) | ${c.instructionsPerPurchaseAdmission !== undefined ? fmt(c.instructionsPerPurchaseAdmission) : 'not measured'} |`,
       '',
     );
   }

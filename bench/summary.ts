@@ -68,6 +68,12 @@ const FIGURES: {
     },
   },
   {
+    key: 'firstSightPassesUs',
+    label: "CPU µs to verify a buyer's two passes the first time (admission on)",
+    digits: 1,
+    read: (r) => (r.firstSight as { passesUs: number } | undefined)?.passesUs,
+  },
+  {
     key: 'hotSkuToCeiling',
     label: 'hot SKU with the pipeline running / ceiling',
     digits: 2,
@@ -101,6 +107,16 @@ const FIGURES: {
     label: 'redis-server instructions per purchase (callgrind)',
     digits: 0,
     read: (r) => r.cost?.instructionsPerPurchase,
+  },
+  {
+    key: 'redisInstructionsAdmissionOnToOff',
+    label: 'redis-server instructions per purchase, admission control on / buyer limit only',
+    digits: 2,
+    read: (r) => {
+      const on = r.cost?.instructionsPerPurchaseAdmission;
+      const off = r.cost?.instructionsPerPurchaseBuyerLimit;
+      return on && off ? on / off : undefined;
+    },
   },
   {
     key: 'redisRoundTripsPerPurchase',
