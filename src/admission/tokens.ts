@@ -62,7 +62,8 @@ export class PassTokens {
   constructor(
     admissionSecret: string,
     qualificationSecret: string,
-    private readonly cacheSize = 50_000,
+    /** Passes remembered, per kind. */
+    private readonly cacheSize = 25_000,
   ) {
     this.admissionKey = admissionSecret;
     this.verifyAdmission = verifierOf(admissionSecret, ADMISSION_AUDIENCE);

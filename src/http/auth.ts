@@ -4,6 +4,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createVerifier, TokenError } from 'fast-jwt';
 import { AppError } from '../shared/errors.js';
 import { ID_PATTERN } from '../shared/keys.js';
+import { ADMISSION_AUDIENCE, QUALIFICATION_AUDIENCE } from '../admission/tokens.js';
 
 export type Principal = { kind: 'buyer'; userId: string } | { kind: 'admin' };
 
@@ -71,7 +72,11 @@ export class Authenticator {
         throw new AppError('UNAUTHORIZED', 'The token has expired.');
       throw new AppError('UNAUTHORIZED', 'The token is not valid.');
     }
-    const { sub: userId, exp } = (payload ?? {}) as Record<string, unknown>;
+    const { sub: userId, exp, aud } = (payload ?? {}) as Record<string, unknown>;
+    // A pass is not a login, even where an operator gave both kinds one secret.
+    const audiences = Array.isArray(aud) ? aud : [aud];
+    if (audiences.some((a) => a === ADMISSION_AUDIENCE || a === QUALIFICATION_AUDIENCE))
+      throw new AppError('UNAUTHORIZED', 'The token is not valid.');
     if (typeof userId !== 'string' || !ID_PATTERN.test(userId))
       throw new AppError('UNAUTHORIZED', 'The token subject is not a valid user id.');
     if (typeof exp !== 'number') throw new AppError('UNAUTHORIZED', 'The token is not valid.');

@@ -511,9 +511,9 @@ describe('waiting room', () => {
     });
     const refusals: [string, string | undefined][] = [
       ['no token', undefined],
-      ['another buyer', await sign(dave!.id, sku)],
-      ['another SKU', await sign(carol!.id, otherSku)],
-      ['lapsed', await sign(carol!.id, sku, Date.now() - 1000)],
+      ['another buyer', sign(dave!.id, sku)],
+      ['another SKU', sign(carol!.id, otherSku)],
+      ['lapsed', sign(carol!.id, sku, Date.now() - 1000)],
       ['an admission pass', admissionNotQualification],
       ['another secret', wrongSecret],
       ['garbage', 'abc.def.ghi'],
@@ -528,7 +528,7 @@ describe('waiting room', () => {
       null,
       'a refused join leaves no ticket',
     );
-    const ok = await join(api, sku, carol!.jwt, await sign(carol!.id, sku));
+    const ok = await join(api, sku, carol!.jwt, sign(carol!.id, sku));
     assert.equal(ok.status, 202, JSON.stringify(ok.body));
     assert.equal(ok.body.status, 'waiting');
   });

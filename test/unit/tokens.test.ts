@@ -85,13 +85,23 @@ describe('buyer tokens', () => {
     );
   });
 
-  it('does not take an admission pass as a login, nor a login as a pass', async () => {
-    const passes = new PassTokens(JWT_SECRET, JWT_SECRET); // even with one secret for all
-    const login = await sign({ sub: 'alice', exp: inAnHour() }, JWT_SECRET);
-    assert.equal(passes.admits(login, 'alice', 'sku-1'), false, 'a login has no audience');
+  it('takes no pass as a login, no login as a pass, and no pass for the other kind, even with one secret for all', async () => {
+    const passes = new PassTokens(JWT_SECRET, JWT_SECRET);
     const withSku = await sign({ sub: 'alice', sku: 'sku-1', exp: inAnHour() }, JWT_SECRET);
     assert.equal(passes.admits(withSku, 'alice', 'sku-1'), false, 'no audience, no pass');
     assert.equal(passes.qualifies(withSku, 'alice', 'sku-1'), false, 'no audience, no pass');
+    const expiresAtMs = inAnHour() * 1000;
+    const admission = passes.signAdmission({
+      buyer: 'alice',
+      sku: 'sku-1',
+      ticket: 't',
+      expiresAtMs,
+    });
+    const qualification = passes.signQualification({ buyer: 'alice', sku: 'sku-1', expiresAtMs });
+    assert.equal(passes.admits(qualification, 'alice', 'sku-1'), false, 'a qualification');
+    assert.equal(passes.qualifies(admission, 'alice', 'sku-1'), false, 'an admission');
+    for (const pass of [admission, qualification])
+      assert.equal(await refusal(auth, pass), 'UNAUTHORIZED: The token is not valid.');
   });
 });
 
@@ -132,13 +142,12 @@ describe('passes', () => {
       ['no audience', sign({ ...good, aud: undefined }, QUALIFICATION_SECRET)],
       ['another audience', sign({ ...good, aud: ADMISSION_AUDIENCE }, QUALIFICATION_SECRET)],
       ['no SKU', sign({ ...good, sku: undefined }, QUALIFICATION_SECRET)],
-      ['a SKU that is not a string', handSigned({ ...good, sku: 1 }, QUALIFICATION_SECRET)],
       ['another secret', sign(good, ADMISSION_SECRET)],
       ['HS512', sign(good, QUALIFICATION_SECRET, { alg: 'HS512' })],
       ['alg none', unsigned(good)],
       ['the body swapped', `${h}.${otherBody}.${s}`],
       ['the signature cut', token.slice(0, -2)],
-      ['too long', `${token}${'A'.repeat(4096)}`],
+      ['too long', sign({ ...good, pad: 'x'.repeat(4096) }, QUALIFICATION_SECRET)],
       ['empty', ''],
     ];
     for (const [name, t] of cases) {
