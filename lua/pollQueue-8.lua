@@ -64,10 +64,11 @@ if redis.call('HGET', ticketsKey, ticket) ~= buyer then
       or redis.call('HEXISTS', buyersKey, buyer) == 1 then
     return {-34}
   end
-  -- Writes: the ticket back in its place, its buyer's one, once per buyer.
+  -- Writes: the ticket back in its place, its buyer's one, once per buyer. The mark first:
+  -- after a loss of data it may create the state hash, which queueSeat then gives its expiry.
+  redis.call('HSET', stateKey, restoredField, '1')
   queueSeat({waitingKey, admittedKey, ticketsKey, buyersKey, stateKey}, ticket, buyer, place,
     queueDeadline(entry.now, entry.endsAt, tonumber(ARGV[9]), tonumber(ARGV[10])))
-  redis.call('HSET', stateKey, restoredField, '1')
   restored = 1
 end
 if not entry.needsAdmission then

@@ -725,6 +725,13 @@ describe('admission settings after Redis lost its data', () => {
       const r = await poll(api, sku, p.jwt, tickets[i]!);
       assert.equal(r.status, 200, JSON.stringify(r.body));
       assert.equal(r.body.ticket, tickets[i]);
+      // Every key of the line it wrote lives until the queue's deadline, from the first.
+      const q = api.engine.keys.queue(sku);
+      for (const key of [q.waiting, q.tickets, q.buyers, q.state])
+        assert.ok(
+          (await api.engine.redis.pttl(key)) > 0,
+          `${key} has no expiry after restore ${i}`,
+        );
     }
     assert.deepEqual(await positions(people, tickets), before);
     // Counted, so an operator sees the line come back (and polls of restored tickets are not).
