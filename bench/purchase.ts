@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { Engine } from '../src/engine.js';
 import { Authenticator } from '../src/http/auth.js';
 import { PassTokens } from '../src/admission/tokens.js';
+import type { AdmissionSettings } from '../src/inventory/admission-fields.js';
 import { cpuSeconds } from './cpu.js';
 import { loadConfig } from '../src/shared/config.js';
 import { ownRedis } from '../test/support/redis-server.js';
@@ -23,6 +24,27 @@ export interface PurchaseVariant {
    * limits run (set too high to refuse anyone: the cost of checking, not of refusing).
    */
   admission?: boolean;
+}
+
+/** A SKU's settings with admission on: it sells through its waiting room to qualified buyers. */
+export const queuedAndQualified = (admissionTtlSeconds: number): AdmissionSettings => ({
+  waitingRoom: { admissionsPerSecond: 1, admissionsPerUnitLeft: null, admissionTtlSeconds },
+  qualificationRequired: true,
+  rateLimit: null,
+});
+
+interface BuyerPasses {
+  admission: string;
+  qualification: string;
+}
+
+/** Each buyer's two passes for `sku`, valid for an hour, signed as the engine and the seller would. */
+function signPasses(tokens: PassTokens, buyers: string[], sku: string): BuyerPasses[] {
+  const expiresAtMs = Date.now() + 3_600_000;
+  return buyers.map((buyer, i) => ({
+    admission: tokens.signAdmission({ buyer, sku, ticket: `t${i}`, expiresAtMs }),
+    qualification: tokens.signQualification({ buyer, sku, expiresAtMs }),
+  }));
 }
 
 /** The limits of the admission-on variant: every buyer and address limited, none reached. */
@@ -109,29 +131,10 @@ export async function purchaseBench(
         perUserLimit: 100_000,
       });
       // Passes for every buyer, signed as the waiting room and the seller's system would.
-      let passes: { admission: string; qualification: string }[] = [];
+      let passes: BuyerPasses[] = [];
       if (v.admission) {
-        await own.inventory.setAdmission(sku, {
-          waitingRoom: {
-            admissionsPerSecond: 1,
-            admissionsPerUnitLeft: null,
-            admissionTtlSeconds: 3600,
-          },
-          qualificationRequired: true,
-          rateLimit: null,
-        });
-        const until = Date.now() + 3_600_000;
-        passes = await Promise.all(
-          users.map(async (buyer, i) => ({
-            admission: own.passes.signAdmission({
-              buyer,
-              sku,
-              ticket: `t${i}`,
-              expiresAtMs: until,
-            }),
-            qualification: own.passes.signQualification({ buyer, sku, expiresAtMs: until }),
-          })),
-        );
+        await own.inventory.setAdmission(sku, queuedAndQualified(3600));
+        passes = signPasses(own.passes, users, sku);
       }
       const server = await startServer(
         v.script,
@@ -271,37 +274,27 @@ export interface FirstSight {
 export async function firstSightBench(engine: Engine, buyers = 5000): Promise<FirstSight> {
   const cfg = engine.cfg;
   const ids = Array.from({ length: buyers }, (_, i) => `fs${randomBytes(4).toString('hex')}${i}`);
-  const until = Date.now() + 3_600_000;
   const logins = await tokens(cfg.JWT_SECRET, ids);
-  const passes = ids.map((buyer, i) => ({
-    admission: engine.passes.signAdmission({
-      buyer,
-      sku: 's',
-      ticket: `t${i}`,
-      expiresAtMs: until,
-    }),
-    qualification: engine.passes.signQualification({ buyer, sku: 's', expiresAtMs: until }),
-  }));
-  const cpuUs = async (work: () => Promise<void>) => {
+  const passes = signPasses(engine.passes, ids, 's');
+  const cpuUs = (work: () => void) => {
     const before = process.cpuUsage();
-    await work();
+    work();
     const used = process.cpuUsage(before);
     return (used.user + used.system) / buyers;
   };
   // New instances each time: empty caches, as in an API process meeting these buyers.
   const auth = new Authenticator(cfg.JWT_SECRET, cfg.ADMIN_TOKEN);
-  const buyerTokenUs = await cpuUs(async () => {
-    for (const t of logins) await auth.buyer(`Bearer ${t}`);
+  const buyerTokenUs = cpuUs(() => {
+    for (const t of logins) auth.buyer(`Bearer ${t}`);
   });
   const check = new PassTokens(cfg.ADMISSION_SECRET, cfg.QUALIFICATION_SECRET);
-  const passesUs = await cpuUs(async () => {
+  const passesUs = cpuUs(() => {
     for (let i = 0; i < buyers; i++) {
       const ok =
         check.admits(passes[i]!.admission, ids[i]!, 's') &&
         check.qualifies(passes[i]!.qualification, ids[i]!, 's');
       if (!ok) throw new Error('a pass the bench signed was refused');
     }
-    await Promise.resolve();
   });
   process.stderr.write(
     `  first sight of a buyer: login token ${fmt(buyerTokenUs, 1)} µs, both passes ${fmt(passesUs, 1)} µs of CPU\n`,

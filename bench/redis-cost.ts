@@ -15,7 +15,7 @@ import { Engine } from '../src/engine.js';
 import { loadConfig, type Config } from '../src/shared/config.js';
 import { commandsSent } from '../test/support/commands.js';
 import { freePort, ownRedis } from '../test/support/redis-server.js';
-import { ADMISSION_LIMITS } from './purchase.js';
+import { ADMISSION_LIMITS, queuedAndQualified } from './purchase.js';
 import { redisAnswers } from '../tools/services/services.js';
 import { PG_BASELINE_TABLES, uid } from './lib.js';
 
@@ -294,16 +294,7 @@ export async function instructionsPerPurchase(
     });
     // With admission: the SKU sells through its waiting room to qualified buyers, and the
     // purchases carry both passes (verified by the API) and a client address.
-    if (admission)
-      await engine.inventory.setAdmission(sku, {
-        waitingRoom: {
-          admissionsPerSecond: 1,
-          admissionsPerUnitLeft: null,
-          admissionTtlSeconds: 60,
-        },
-        qualificationRequired: true,
-        rateLimit: null,
-      });
+    if (admission) await engine.inventory.setAdmission(sku, queuedAndQualified(60));
     const context = admission ? { passes: 'aq', clientAddress: '127.0.0.1' } : {};
     const buy = async (n: number, prefix: string, firstUser: number) => {
       for (let i = 0; i < n; i += 50)

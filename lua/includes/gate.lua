@@ -19,13 +19,15 @@ local function gateOf(value)
   if not value then
     return false, false, nil, nil, nil, nil
   end
-  -- Three parts first: the common form.
-  local clientRate, clientBurst = nil, nil
-  local needs, rate, burst = string.match(value, '^([aq]*)|([^|]*)|([^|]*)$')
+  -- Three parts, then the client pair when there is one: one scan of the value.
+  local needs, rate, burst, tail = string.match(value, '^([aq]*)|([^|]*)|([^|]*)(.*)$')
   if not needs then
-    needs, rate, burst, clientRate, clientBurst = string.match(value,
-      '^([aq]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
-    if not needs then
+    return nil
+  end
+  local clientRate, clientBurst = nil, nil
+  if tail ~= '' then
+    clientRate, clientBurst = string.match(tail, '^|([^|]*)|([^|]*)$')
+    if not clientRate then
       return nil
     end
   end

@@ -100,8 +100,11 @@ if limits ~= '-' and (limits ~= '' or skuBuyerRate or skuClientRate) then
     buyerRate, buyerBurst = skuBuyerRate + 0, skuBuyerBurst + 0
   end
   -- A client key ending in ':-' is the placeholder of a request whose address is unknown
-  -- (NO_CLIENT_ADDRESS in src/shared/keys.ts): no client limit for it.
-  if skuClientRate and string.sub(KEYS[8], -2) ~= ':-' then
+  -- (NO_CLIENT_ADDRESS in src/shared/keys.ts): no client limit for it, the deployment's or
+  -- the SKU's. The one sign of an unknown address: the caller passes its limits as ever.
+  if string.sub(KEYS[8], -2) == ':-' then
+    clientRate = 0
+  elseif skuClientRate then
     clientRate, clientBurst = skuClientRate + 0, skuClientBurst + 0
   end
   local nowUs = nowUsText + 0

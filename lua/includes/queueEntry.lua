@@ -25,8 +25,11 @@ local function queueEntry(skuKey, rateKey, deploymentRate, deploymentBurst, clie
     return nil, {-13, skuKey}
   end
   local wait, newTat = gcraPeek(rateKey, nowUs, tonumber(rate or deploymentRate), tonumber(burst or deploymentBurst))
-  -- A client key ending in ':-' is the placeholder of an unknown address: no client limit.
-  if skuClientRate and string.sub(clientKey, -2) ~= ':-' then
+  -- A client key ending in ':-' is the placeholder of an unknown address: no client limit,
+  -- the deployment's or the SKU's.
+  if string.sub(clientKey, -2) == ':-' then
+    clientRate = 0
+  elseif skuClientRate then
     clientRate, clientBurst = skuClientRate, skuClientBurst
   end
   local clientWait, clientTat = gcraPeek(clientKey, nowUs, tonumber(clientRate), tonumber(clientBurst))

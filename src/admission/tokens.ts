@@ -36,8 +36,11 @@ export interface Pass {
   expiresAtMs: number;
 }
 
+/** A verified token's claims (fast-jwt's decoder answers only a JSON object). */
+export type Claims = Record<string, unknown>;
+
 /** A verifier of one kind of pass: its secret, its audience, and the claims it needs. */
-type Verify = (token: string) => unknown;
+type Verify = (token: string) => Claims;
 
 const verifierOf = (secret: string, audience: string): Verify =>
   createVerifier({
@@ -48,6 +51,10 @@ const verifierOf = (secret: string, audience: string): Verify =>
     requiredClaims: ['sub', 'exp', 'sku', 'aud'],
     cache: false, // the verified passes are cached below, by kind
   });
+
+/** A signer of one kind of pass: HS256 under its secret, with its audience. */
+const signerOf = (secret: string, audience: string) =>
+  createSigner({ key: secret, algorithm: 'HS256', aud: audience });
 
 export class PassTokens {
   private readonly admissionKey: string;
@@ -68,16 +75,8 @@ export class PassTokens {
     this.admissionKey = admissionSecret;
     this.verifyAdmission = verifierOf(admissionSecret, ADMISSION_AUDIENCE);
     this.verifyQualification = verifierOf(qualificationSecret, QUALIFICATION_AUDIENCE);
-    this.signAdmissionToken = createSigner({
-      key: admissionSecret,
-      algorithm: 'HS256',
-      aud: ADMISSION_AUDIENCE,
-    });
-    this.signQualificationToken = createSigner({
-      key: qualificationSecret,
-      algorithm: 'HS256',
-      aud: QUALIFICATION_AUDIENCE,
-    });
+    this.signAdmissionToken = signerOf(admissionSecret, ADMISSION_AUDIENCE);
+    this.signQualificationToken = signerOf(qualificationSecret, QUALIFICATION_AUDIENCE);
   }
 
   /**
@@ -152,21 +151,20 @@ export class PassTokens {
 
 /** The pass a token carries, when its signature, audience, claims and expiry are good. */
 function passOf(token: string, verify: Verify): Pass | undefined {
-  let payload: unknown;
+  let payload: Claims;
   try {
     payload = verify(token);
   } catch (err) {
     if (err instanceof TokenError) return undefined;
     throw err;
   }
-  if (typeof payload !== 'object' || payload === null) return undefined;
-  const { sub, sku, tid, exp } = payload as Record<string, unknown>;
-  if (typeof sub !== 'string' || typeof sku !== 'string' || typeof exp !== 'number')
-    return undefined;
+  // fast-jwt has checked that `exp` is there and a number (a date claim), not the others.
+  const { sub, sku, tid, exp } = payload;
+  if (typeof sub !== 'string' || typeof sku !== 'string') return undefined;
   return {
     buyer: sub,
     sku,
     ...(typeof tid === 'string' ? { ticket: tid } : {}),
-    expiresAtMs: exp * 1000,
+    expiresAtMs: (exp as number) * 1000,
   };
 }

@@ -83,7 +83,6 @@ export class WaitingRoom {
    * deployment's or the SKU's).
    */
   private limited(q: QueueKeys, buyer: string, address: ClientAddress) {
-    const on = address !== undefined;
     return {
       keys: [
         q.waiting,
@@ -92,9 +91,9 @@ export class WaitingRoom {
         q.buyers,
         q.state,
         q.rate(buyer),
-        q.clientRate(on ? address : NO_CLIENT_ADDRESS),
+        q.clientRate(address ?? NO_CLIENT_ADDRESS),
       ],
-      client: [on ? this.d.clientRatePerSecond : 0, this.d.clientBurst],
+      client: [this.d.clientRatePerSecond, this.d.clientBurst],
     };
   }
 
@@ -139,7 +138,7 @@ export class WaitingRoom {
       typeof place === 'string' && typeof epoch === 'string'
         ? this.signed({ buyer, sku: skuId, id, place, epoch })
         : id;
-    return { view: await this.view(buyer, skuId, reply, ticket), created: code === 1 };
+    return { view: this.view(buyer, skuId, reply, ticket), created: code === 1 };
   }
 
   private signed(t: TicketFields): string {
@@ -219,12 +218,7 @@ export class WaitingRoom {
    * {code, ticket id, status, position, admittedUntil, now, startsAt, admitRate,
    * observedRate}, answered with the ticket as the buyer holds it.
    */
-  private async view(
-    buyer: string,
-    skuId: string,
-    reply: unknown[],
-    ticket: string,
-  ): Promise<TicketView> {
+  private view(buyer: string, skuId: string, reply: unknown[], ticket: string): TicketView {
     const status = String(reply[2]) as TicketStatus;
     const position = reply[3] === null ? null : Number(reply[3]);
     const admittedUntil = reply[4] === null ? undefined : Number(reply[4]);

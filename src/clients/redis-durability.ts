@@ -103,11 +103,12 @@ const EVICTION_TEXT =
   'maxmemory-policy noeviction';
 
 /**
- * What falls short in a report that is not ok, for the refusal and the log line alike:
- * eviction alone, or the promise (`weaker`, said the caller's way) and eviction if any.
+ * What falls short in a report that is not ok, for the refusal and the log line alike,
+ * each said the caller's way: eviction alone (`evictionOnly`), or the promise (`weaker`)
+ * and eviction if any.
  */
-function shortfall(report: DurabilityReport, weaker: string): string {
-  if (satisfies(report.actual, report.required)) return EVICTION_TEXT;
+function shortfall(report: DurabilityReport, weaker: string, evictionOnly: string): string {
+  if (satisfies(report.actual, report.required)) return evictionOnly;
   return report.evicting ? `${weaker}; and ${EVICTION_TEXT}` : weaker;
 }
 
@@ -117,8 +118,7 @@ export class DurabilityError extends Error {
       `REDIS_DURABILITY=${report.required} but Redis promises ${report.actual} (${report.redis}); ` +
       `run Redis with appendonly yes and appendfsync ${report.required === 'always' ? 'always' : 'everysec or always'}, ` +
       'or set REDIS_DURABILITY to what it has';
-    const text = shortfall(report, weaker);
-    super(text === EVICTION_TEXT ? `${text} (${report.redis})` : text);
+    super(shortfall(report, weaker, `${EVICTION_TEXT} (${report.redis})`));
     this.name = 'DurabilityError';
   }
 }
@@ -218,7 +218,7 @@ export class DurabilityWatch {
       else
         this.log[this.opts.production ? 'fatal' : 'warn'](
           fields,
-          `${PROMISE_TEXT[report.actual]}; ${shortfall(report, `weaker than REDIS_DURABILITY=${report.required}`)}`,
+          `${PROMISE_TEXT[report.actual]}; ${shortfall(report, `weaker than REDIS_DURABILITY=${report.required}`, `but ${EVICTION_TEXT}`)}`,
         );
     }
     return report;

@@ -52,7 +52,7 @@ export function createApp({ routes, auth, readiness, log, version }: AppDeps): e
   // Every route's credentials are checked here, from its table entry, before its handler.
   for (const r of routes)
     app[r.method](expressPath(r.path), async (req, res) =>
-      r.handler(req, res, await auth.authenticate(r.auth, req.headers.authorization)),
+      r.handler(req, res, auth.authenticate(r.auth, req.headers.authorization)),
     );
 
   // A known path with another method: 405 naming the allowed ones.

@@ -92,7 +92,7 @@ export function purchaseHandler({
     let skuLabel = '';
     try {
       const userId =
-        checked ?? buyerOf(await auth.authenticate(PURCHASE_AUTH, req.headers.authorization))!;
+        checked ?? buyerOf(auth.authenticate(PURCHASE_AUTH, req.headers.authorization))!;
       const skuId = skuParam(rawSku);
       const key = idempotencyKey(req.headers['idempotency-key']);
       const { quantity } = parse(purchaseBody, await readJson(req, bodyLimitBytes));

@@ -1,7 +1,7 @@
 // The purchase path: the Idempotency-Key claim, then one atomic script that checks and
 // decides (stock, per-user limit, sale window, pause), records the order and its event.
 import { SpanKind, SpanStatusCode, type Span } from '@opentelemetry/api';
-import { InventoryPart, type InventoryContext } from './types.js';
+import { InventoryPart, type InventoryContext, type InventoryOptions } from './types.js';
 import { AppError } from '../shared/errors.js';
 import { claimValue, NO_CLIENT_ADDRESS, parseClaim, type SkuKeys } from '../shared/keys.js';
 import type { Rebuilder } from './rebuild.js';
@@ -25,7 +25,6 @@ export class Purchases extends InventoryPart {
     context: PurchaseContext = {},
   ): Promise<{ order: Order; replayed: boolean }> {
     const k = this.keys.forSku(skuId);
-    const { clientRatePerSecond } = this.opts;
     const r: Request = {
       k,
       skuId,
@@ -34,10 +33,9 @@ export class Purchases extends InventoryPart {
       idempotencyKey,
       claimKey: this.keys.idempotencyClaim(userId, idempotencyKey),
       buyerRateKey: this.keys.rateLimit(skuId, 'b', userId),
-      // Without an address the script's client limit is off, the deployment's and the
-      // SKU's, and its key a placeholder the script never touches.
+      // Without an address the key is a placeholder, which the script never touches: no
+      // client limit applies, the deployment's or the SKU's.
       clientRateKey: this.keys.rateLimit(skuId, 'c', context.clientAddress ?? NO_CLIENT_ADDRESS),
-      clientLimited: clientRatePerSecond > 0 && context.clientAddress !== undefined,
       passes: context.passes ?? '',
     };
     const t = tracer();
@@ -122,7 +120,7 @@ export class Purchases extends InventoryPart {
    * claimAndPurchase-9.lua (claimHere) to claim it for this order id in the same call.
    */
   private decide(r: Request, orderId: string, claimHere = false): Promise<unknown[]> {
-    const { k, clientLimited } = r;
+    const { k } = r;
     const o = this.opts;
     const keys = [
       k.sku,
@@ -140,7 +138,7 @@ export class Purchases extends InventoryPart {
       r.quantity,
       orderId,
       r.idempotencyKey,
-      r.limitsTaken ? '-' : this.limits(clientLimited),
+      r.limitsTaken ? '-' : this.limits,
       r.passes,
       r.traceparent ?? '',
     ];
@@ -150,12 +148,7 @@ export class Purchases extends InventoryPart {
   }
 
   /** The deployment's limits as the script takes them: '' when none is on. */
-  private limits(clientLimited: boolean): string {
-    const o = this.opts;
-    const clientRate = clientLimited ? o.clientRatePerSecond : 0;
-    if (o.buyerRatePerSecond <= 0 && clientRate <= 0) return '';
-    return `${o.buyerRatePerSecond}|${o.buyerBurst}|${clientRate}|${o.clientBurst}`;
-  }
+  private readonly limits = limitsArgument(this.opts);
 
   private matchClaim(value: string, skuId: string, quantity: number): string {
     const claim = parseClaim(value);
@@ -164,6 +157,12 @@ export class Purchases extends InventoryPart {
     }
     return claim.orderId;
   }
+}
+
+/** The deployment's limits as the purchase script takes them: '' when none is on. */
+function limitsArgument(o: InventoryOptions): string {
+  if (o.buyerRatePerSecond <= 0 && o.clientRatePerSecond <= 0) return '';
+  return `${o.buyerRatePerSecond}|${o.buyerBurst}|${o.clientRatePerSecond}|${o.clientBurst}`;
 }
 
 /** One purchase request, as the scripts take it. */
@@ -176,7 +175,6 @@ interface Request {
   claimKey: string;
   buyerRateKey: string;
   clientRateKey: string;
-  clientLimited: boolean;
   passes: string;
   /** Set for a second script call of the same request: the limits counted it once. */
   limitsTaken?: boolean;
