@@ -103,6 +103,12 @@ const FIGURES: {
     read: (r) => r.cost?.redisUsPerPurchaseToLean,
   },
   {
+    key: 'redisUsPerPurchaseToGoal',
+    label: "Redis time per purchase / issue 13's goal scaled to this machine (at most 1 meets it)",
+    digits: 2,
+    read: (r) => r.cost?.redisUsPerPurchaseToGoal,
+  },
+  {
     key: 'redisInstructionsPerPurchase',
     label: 'redis-server instructions per purchase (callgrind)',
     digits: 0,
