@@ -5,7 +5,7 @@
   while the SKU is paused (a repair is reloading it).
 
   Input:
-    KEYS[1] sku state hash   KEYS[2] order hash   KEYS[3] expiry index (zset)
+    KEYS[1] sku state hash   KEYS[2] order (lua/includes/order.lua)   KEYS[3] expiry index (zset)
     KEYS[4] partition event stream
     ARGV[1] sku id   ARGV[2] order id   ARGV[3] user id ('' when an admin confirms)
     ARGV[4] retention in seconds of a confirmed order in Redis
@@ -33,9 +33,13 @@ local retention = tonumber(ARGV[4])
 --- @include "checkTypes"
 --- @include "refuseChange"
 --- @include "appendEvent"
+--- @include "order"
 
-local order = redis.call('HMGET', orderKey, 'user', 'sku', 'quantity', 'status', 'createdAt', 'expiresAt')
-if not order[1] or order[2] ~= skuId or (userId ~= '' and order[1] ~= userId) then
+local order = readOrder(orderKey)
+if order == false then
+  return {-13, orderKey}
+end
+if not order or order[2] ~= skuId or (userId ~= '' and order[1] ~= userId) then
   return {-7}
 end
 local owner = order[1]
@@ -63,7 +67,7 @@ if refused then
 end
 
 -- Writes.
-redis.call('HSET', orderKey, 'status', 'confirmed', 'confirmedAt', now)
+setOrderStatus(orderKey, order, 'confirmed')
 redis.call('EXPIRE', orderKey, retention)
 redis.call('ZREM', expiriesKey, skuId .. ':' .. orderId)
 appendEvent(skuKey, eventsKey, {

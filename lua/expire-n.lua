@@ -7,7 +7,7 @@
   Input (all keys share the partition's hash tag):
     KEYS[1] expiry index (zset)   KEYS[2] partition event stream
     KEYS[3 + 3i], KEYS[4 + 3i], KEYS[5 + 3i]: order i's sku state hash, per-user held
-      units hash and order hash (i from 0)
+      units hash and order (lua/includes/order.lua) (i from 0)
     ARGV[1] retention in seconds of an ended order
     ARGV[2 + 2i], ARGV[3 + 2i]: order i's sku id and order id
   Output: one release-5.lua code per order, in order.
@@ -16,6 +16,7 @@
 --- @include "checkTypes"
 --- @include "refuseChange"
 --- @include "appendEvent"
+--- @include "order"
 --- @include "release"
 
 local retention = tonumber(ARGV[1])

@@ -16,7 +16,7 @@
     KEYS[1] sku state hash   KEYS[2] per-user held units hash   KEYS[3] expiry index (zset)
     KEYS[4] claims restored after a loss (written before this script): while it lives, the
             purchase script consults it, so the SKU records until when
-    KEYS[5..] order hashes, in the order of the reservations below
+    KEYS[5..] orders (lua/includes/order.lua), in the order of the reservations below
     ARGV[1] sku id   ARGV[2] available   ARGV[3] supplied   ARGV[4] per-user limit
     ARGV[5] startsAt ms (0 = open)   ARGV[6] endsAt ms (0 = open)   ARGV[7] reservation ttl s
     ARGV[8] paused (0/1)   ARGV[9] sequence   ARGV[10] replace (0/1)
@@ -55,8 +55,10 @@ end
 -- the line, so no ticket may take its place back.
 local queueEpoch = redis.call('HGET', skuKey, 'queueEpoch')
 redis.call('DEL', skuKey, usersKey)
-redis.call('HSET', skuKey, 'available', ARGV[2], 'supplied', ARGV[3], 'limit', ARGV[4],
-  'startsAt', ARGV[5], 'endsAt', ARGV[6], 'ttl', ARGV[7], 'paused', ARGV[8], 'seq', ARGV[9])
+-- The two fields every purchase writes first: a small hash is a list that a write searches
+-- from its head.
+redis.call('HSET', skuKey, 'available', ARGV[2], 'seq', ARGV[9], 'supplied', ARGV[3], 'limit', ARGV[4],
+  'startsAt', ARGV[5], 'endsAt', ARGV[6], 'ttl', ARGV[7], 'paused', ARGV[8])
 if queueEpoch then
   redis.call('HSET', skuKey, 'queueEpoch', queueEpoch)
 end
@@ -84,9 +86,9 @@ local first = at + 2 + holders * 2
 while ARGV[first + n * 5] do
   local base = first + n * 5
   local orderId, expiresAt = ARGV[base], ARGV[base + 4]
-  redis.call('HSET', KEYS[5 + n], 'user', ARGV[base + 1], 'sku', skuId, 'quantity', ARGV[base + 2],
-    'status', 'reserved', 'createdAt', ARGV[base + 3], 'expiresAt', expiresAt)
-  redis.call('PERSIST', KEYS[5 + n])
+  -- SET replaces an older engine's hash, and any time to live.
+  redis.call('SET', KEYS[5 + n], ARGV[base + 1] .. '|' .. skuId .. '|' .. ARGV[base + 2] .. '|reserved|' ..
+    ARGV[base + 3] .. '|' .. expiresAt)
   redis.call('ZADD', expiriesKey, expiresAt, skuId .. ':' .. orderId)
   n = n + 1
 end

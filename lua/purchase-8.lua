@@ -11,7 +11,7 @@
 
   Input:
     KEYS[1] sku state hash        KEYS[2] per-user held units hash
-    KEYS[3] order hash            KEYS[4] expiry index (zset)
+    KEYS[3] order                 KEYS[4] expiry index (zset)
     KEYS[5] partition event stream
     KEYS[6] claims restored after a loss of Redis's data (claim key -> '<order id>|<ms until
             which the claim lives>')

@@ -8,7 +8,7 @@
 
   Input:
     KEYS[1] sku state hash        KEYS[2] per-user held units hash
-    KEYS[3] order hash            KEYS[4] expiry index (zset)
+    KEYS[3] order (lua/includes/order.lua)           KEYS[4] expiry index (zset)
     KEYS[5] partition event stream
     ARGV[1] sku id   ARGV[2] order id   ARGV[3] mode: 'cancel' or 'expire'
     ARGV[4] user id (cancel: must own the order; ignored for expire)
@@ -27,6 +27,7 @@
 --- @include "checkTypes"
 --- @include "refuseChange"
 --- @include "appendEvent"
+--- @include "order"
 --- @include "release"
 
 return release(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4],

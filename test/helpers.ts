@@ -7,6 +7,7 @@ import { SignJWT } from 'jose';
 import { loadConfig, type Config } from '../src/shared/config.js';
 import { Engine } from '../src/engine.js';
 import { xinfoFields } from '../src/pipeline/drain.js';
+import { parseOrder } from '../src/shared/keys.js';
 
 type EngineChoices = ConstructorParameters<typeof Engine>[2];
 import type { RedisClient } from '../src/clients/redis.js';
@@ -172,7 +173,7 @@ export async function snapshot(
   return out;
 }
 
-/** Units held by live orders, per the Redis order hashes of one SKU. */
+/** A SKU's Redis state: its hash, and the units each user holds. */
 export async function redisState(engine: Engine, sku: string) {
   const k = engine.keys.forSku(sku);
   const h = await engine.redis.hgetall(k.sku);
@@ -269,10 +270,13 @@ export async function redisOrders(engine: Engine, sku: string): Promise<Map<stri
   const k = engine.keys.forSku(sku);
   const out = new Map<string, string>();
   const keys = await scanKeys(engine.redis, k.order('*'));
-  const values = await Promise.all(keys.map((key) => engine.redis.hmget(key, 'sku', 'status')));
+  // Either layout: an order string, or an older engine's hash (order-layout.test.ts).
+  const values = await Promise.all(
+    keys.map((key) => engine.redis.get(key).catch(() => engine.redis.hgetall(key))),
+  );
   keys.forEach((key, i) => {
-    const [s, status] = values[i]!;
-    if (s === sku) out.set(key.slice(key.lastIndexOf(':') + 1), status!);
+    const order = values[i] ? parseOrder(values[i]) : undefined;
+    if (order?.sku === sku) out.set(key.slice(key.lastIndexOf(':') + 1), order.status);
   });
   return out;
 }

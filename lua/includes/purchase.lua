@@ -61,9 +61,9 @@ end
 -- The Redis server's clock (one clock for every API instance), in milliseconds as a
 -- number and as a decimal string built without formatting a number (Lua's number-to-string
 -- conversion goes through printf's floating-point path): seconds, then the first three
--- digits of the zero-padded microseconds. Also in whole microseconds as a decimal string,
--- for rate limits, which convert it only when one is on. Inline rather than a function of
--- an include: each function a script defines is an allocation on every call.
+-- digits of the zero-padded microseconds (rate limits, when one is on, read all six).
+-- Inline rather than a function of an include: each function a script defines is an
+-- allocation on every call.
 local clock = redis.call('TIME')
 local clockUs = clock[2]
 if #clockUs < 6 then
@@ -71,7 +71,6 @@ if #clockUs < 6 then
 end
 local nowText = clock[1] .. string.sub(clockUs, 1, 3)
 local now = nowText + 0
-local nowUsText = clock[1] .. clockUs
 local needsAdmission, needsQualification = false, false
 local skuBuyerRate, skuBuyerBurst, skuClientRate, skuClientBurst = nil, nil, nil, nil
 if sku[10] then
@@ -107,7 +106,7 @@ if limits ~= '-' and (limits ~= '' or skuBuyerRate or skuClientRate) then
   elseif skuClientRate then
     clientRate, clientBurst = skuClientRate + 0, skuClientBurst + 0
   end
-  local nowUs = nowUsText + 0
+  local nowUs = (clock[1] .. clockUs) + 0
 --- @include "gcra"
   local buyerWait, buyerTat = gcraPeek(KEYS[7], nowUs, buyerRate, buyerBurst)
   local clientWait, clientTat = gcraPeek(KEYS[8], nowUs, clientRate, clientBurst)
@@ -151,11 +150,21 @@ end
 -- when the caller claimed: another request with the same key may have run its script
 -- between that claim and this one.
 if not claimedNow then
-  local existing = redis.pcall('HMGET', orderKey, 'user', 'sku', 'quantity', 'status', 'createdAt', 'expiresAt')
-  if existing.err then
+  -- readOrder of lua/includes/order.lua, inline: the order string, else an older engine's hash.
+  local existing = redis.pcall('GET', orderKey)
+  if type(existing) == 'string' then
+    existing = {string.match(existing, '^([^|]+)|([^|]+)|(%d+)|(%a+)|(%d+)|(%d+)$')}
+  elseif existing then
+    existing = string.sub(existing.err, 1, 9) == 'WRONGTYPE' and
+      redis.pcall('HMGET', orderKey, 'user', 'sku', 'quantity', 'status', 'createdAt', 'expiresAt') or existing
+    if existing.err then
+      return {-13, orderKey}
+    end
+  end
+  if existing and not existing[6] then
     return {-13, orderKey}
   end
-  if existing[1] then
+  if existing then
     if existing[1] ~= userId or existing[2] ~= skuId or tonumber(existing[3]) ~= quantity then
       return {-5}
     end
@@ -261,8 +270,8 @@ redis.call('HSET', skuKey, 'available', availableAfter, 'seq', seq)
 redis.call('HINCRBY', usersKey, userId, quantityText)
 -- The order's Idempotency-Key is in its event (PostgreSQL keeps it) and its claim, not here:
 -- nothing reads it from the order, and two more arguments cost every purchase.
-redis.call('HSET', orderKey, 'user', userId, 'sku', skuId, 'quantity', quantityText,
-  'status', 'reserved', 'createdAt', nowText, 'expiresAt', expiresAtText)
+redis.call('SET', orderKey, userId .. '|' .. skuId .. '|' .. quantityText .. '|reserved|' .. nowText .. '|' ..
+  expiresAtText)
 -- A claim an earlier, refused call made (and took back) is gone; one a concurrent call made
 -- and this call continued may have been shortened by nothing, but restate its full time to
 -- live anyway: the order now exists, and its key must outlive nothing less.

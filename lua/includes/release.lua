@@ -1,6 +1,6 @@
 --[[
   Ends a live order and puts its units back, exactly once (see release-5.lua and
-  expire-n.lua, its two callers). Needs checkTypes, refuseChange and appendEvent.
+  expire-n.lua, its two callers). Needs checkTypes, refuseChange, appendEvent and order.
   now: the caller's nowMs(); sharedChecked: the caller has checked the types of the
   partition's expiry index and event stream (expire-n, once per batch).
   Output: the reply layout of release-5.lua.
@@ -8,8 +8,11 @@
 local function release(skuKey, usersKey, orderKey, expiriesKey, eventsKey, skuId, orderId, mode,
     userId, retention, now, sharedChecked)
   local member = skuId .. ':' .. orderId
-  local order = redis.call('HMGET', orderKey, 'user', 'sku', 'quantity', 'status', 'createdAt', 'expiresAt')
-  if not order[1] or order[2] ~= skuId or (mode == 'cancel' and order[1] ~= userId) then
+  local order = readOrder(orderKey)
+  if order == false then
+    return {-13, orderKey}
+  end
+  if not order or order[2] ~= skuId or (mode == 'cancel' and order[1] ~= userId) then
     if mode == 'expire' then
       redis.call('ZREM', expiriesKey, member)
     end
@@ -61,7 +64,7 @@ local function release(skuKey, usersKey, orderKey, expiriesKey, eventsKey, skuId
   if held <= 0 then
     redis.call('HDEL', usersKey, owner)
   end
-  redis.call('HSET', orderKey, 'status', target, 'endedAt', now)
+  setOrderStatus(orderKey, order, target)
   redis.call('EXPIRE', orderKey, retention)
   redis.call('ZREM', expiriesKey, member)
   appendEvent(skuKey, eventsKey, {

@@ -6,6 +6,7 @@ import { AppError } from '../shared/errors.js';
 import type { Rebuilder } from './rebuild.js';
 import { orderReply, skuUnavailable, ScriptCode, scriptError } from './script-codes.js';
 import { iso, type Order, type OrderStatus } from './types.js';
+import { parseOrder, type OrderRecord } from '../shared/keys.js';
 
 /** What the sweeper's call did to one due reservation (see Orders.expire). */
 export type ExpiryOutcome = 'expired' | 'dropped' | 'kept';
@@ -110,8 +111,24 @@ export class Orders extends InventoryPart {
   private async locate(orderId: string): Promise<{ sku: string } | undefined> {
     const partition = this.keys.partitionOfOrder(orderId);
     if (partition === undefined) throw new AppError('ORDER_NOT_FOUND');
-    const sku = await this.redis.hget(this.keys.order(partition, orderId), 'sku');
-    return sku === null ? undefined : { sku };
+    const order = await this.readOrderRecord(partition, orderId);
+    return order && { sku: order.sku };
+  }
+
+  /**
+   * The order Redis holds, in either layout (see orderValue): a string, or the hash of an
+   * older engine. Undefined when Redis no longer holds it.
+   */
+  private async readOrderRecord(
+    partition: number,
+    orderId: string,
+  ): Promise<OrderRecord | undefined> {
+    const key = this.keys.order(partition, orderId);
+    const value = await this.redis.get(key).catch(async (err: unknown) => {
+      if (!(err instanceof Error && err.message.startsWith('WRONGTYPE'))) throw err;
+      return this.redis.hgetall(key);
+    });
+    return value === null ? undefined : parseOrder(value);
   }
 
   /**
@@ -177,17 +194,17 @@ export class Orders extends InventoryPart {
   async getOrder(userId: string | undefined, orderId: string): Promise<Order> {
     const partition = this.keys.partitionOfOrder(orderId);
     if (partition === undefined) throw new AppError('ORDER_NOT_FOUND');
-    const h = await this.redis.hgetall(this.keys.order(partition, orderId));
-    if (!h.user || !h.sku) return this.orderFromDb(orderId, userId);
-    if (userId !== undefined && h.user !== userId) throw new AppError('ORDER_NOT_FOUND');
+    const o = await this.readOrderRecord(partition, orderId);
+    if (!o) return this.orderFromDb(orderId, userId);
+    if (userId !== undefined && o.user !== userId) throw new AppError('ORDER_NOT_FOUND');
     return {
       orderId,
-      sku: h.sku,
-      userId: h.user,
-      quantity: Number(h.quantity),
-      status: h.status as OrderStatus,
-      createdAt: iso(h.createdAt ?? 0),
-      expiresAt: iso(h.expiresAt ?? 0),
+      sku: o.sku,
+      userId: o.user,
+      quantity: o.quantity,
+      status: o.status as OrderStatus,
+      createdAt: iso(o.createdAt),
+      expiresAt: iso(o.expiresAt),
     };
   }
 }

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { InventoryPart, type InventoryContext } from './types.js';
 import { Prisma } from '../clients/db.js';
 import { AppError } from '../shared/errors.js';
-import { claimValue } from '../shared/keys.js';
+import { claimValue, orderValue } from '../shared/keys.js';
 import { ScriptCode, skuUnavailable } from './script-codes.js';
 import { admissionFromRow, admissionHashFields } from './admission-fields.js';
 
@@ -127,18 +127,18 @@ export class Rebuilder extends InventoryPart {
         );
       }
       if (o.status !== 'reserved') {
-        const key = k.order(o.id);
         writes.push(
-          this.redis.hset(key, {
-            user: o.userId,
-            sku: skuId,
-            quantity: o.quantity,
-            status: o.status,
-            createdAt: o.createdAt.getTime(),
-            expiresAt: o.expiresAt.getTime(),
-          }),
-          this.redis.expire(
-            key,
+          this.redis.set(
+            k.order(o.id),
+            orderValue({
+              user: o.userId,
+              sku: skuId,
+              quantity: o.quantity,
+              status: o.status,
+              createdAt: o.createdAt.getTime(),
+              expiresAt: o.expiresAt.getTime(),
+            }),
+            'EX',
             Math.max(1, Math.ceil((o.updatedAt.getTime() + keepMs - now) / 1000)),
           ),
         );

@@ -216,6 +216,45 @@ export function parseClaim(value: string): Claim | undefined {
   return { sku, quantity: Number(quantity), orderId };
 }
 
+/**
+ * An order as Redis keeps it (the scripts write it, lua/includes/order.lua reads it): one
+ * string, `<user>|<sku>|<quantity>|<status>|<createdAt ms>|<expiresAt ms>`. A purchase
+ * writes it with one SET, where the six fields of a hash cost it a twentieth of its Redis
+ * time. Ids match ID_PATTERN, so no part holds a '|'. Orders an older engine wrote are
+ * hashes of the same six fields: every reader takes both (see readOrderRecord).
+ */
+export interface OrderRecord {
+  user: string;
+  sku: string;
+  quantity: number;
+  status: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export function orderValue(o: OrderRecord): string {
+  return `${o.user}|${o.sku}|${o.quantity}|${o.status}|${o.createdAt}|${o.expiresAt}`;
+}
+
+/** The record of an order's string, or of an older engine's hash; undefined: malformed. */
+export function parseOrder(value: string | Record<string, string>): OrderRecord | undefined {
+  const f =
+    typeof value === 'string'
+      ? value.split('|')
+      : [value.user, value.sku, value.quantity, value.status, value.createdAt, value.expiresAt];
+  const [user, sku, quantity, status, createdAt, expiresAt] = f;
+  if (f.length !== 6 || !user || !sku || !quantity || !status || !createdAt || !expiresAt)
+    return undefined;
+  return {
+    user,
+    sku,
+    quantity: Number(quantity),
+    status,
+    createdAt: Number(createdAt),
+    expiresAt: Number(expiresAt),
+  };
+}
+
 /** An expiry index entry names its SKU and order: `<sku>:<orderId>` (the scripts write it). */
 export function parseExpiryMember(member: string): { sku: string; orderId: string } {
   const at = member.indexOf(':');

@@ -78,7 +78,7 @@ describe('per-buyer rate limit', () => {
     assert.equal(claims.length, created);
     const limits = await scanKeys(api.engine.redis, `fs:*:rl:${sku}:*`);
     assert.equal(limits.length, 1);
-    // Keys: an order hash and a claim per order, the GCRA key, and the SKU's first
+    // Keys: an order and a claim per order, the GCRA key, and the SKU's first
     // per-user hash, expiry index and stream at most. The limited attempts add none.
     const grown = (await keys()).filter((k) => !keysBefore.has(k));
     assert.ok(grown.length <= 2 * created + 4, `${grown.length} keys for ${created} orders`);

@@ -6,7 +6,9 @@ import {
   ID_PATTERN,
   KeySpace,
   ORDER_ID_PATTERN,
+  orderValue,
   parseClaim,
+  parseOrder,
 } from '../../src/shared/keys.js';
 
 describe('key space', () => {
@@ -43,6 +45,25 @@ describe('key space', () => {
     assert.ok(ORDER_ID_PATTERN.test(id));
     assert.equal(parseClaim(`s|1|${id}`)?.orderId, id);
     assert.equal(parseClaim(`s|1|${id.slice(0, -1)}"`), undefined);
+  });
+
+  it("reads an order's string, and an older engine's hash of the same fields", () => {
+    const o = {
+      user: 'buyer_1-x',
+      sku: 'SKU-9',
+      quantity: 3,
+      status: 'reserved',
+      createdAt: 1795000000123,
+      expiresAt: 1795000600123,
+    };
+    assert.equal(orderValue(o), 'buyer_1-x|SKU-9|3|reserved|1795000000123|1795000600123');
+    assert.deepEqual(parseOrder(orderValue(o)), o);
+    const hash = Object.fromEntries(Object.entries(o).map(([k, v]) => [k, String(v)]));
+    assert.deepEqual(parseOrder(hash), o);
+    assert.deepEqual(parseOrder({ ...hash, confirmedAt: '1795000000999' }), o);
+    for (const bad of ['', 'a|b|1|reserved|1', 'a|b|1|reserved|1|2|3', '|b|1|reserved|1|2'])
+      assert.equal(parseOrder(bad), undefined, bad);
+    assert.equal(parseOrder({ user: 'a', sku: 'b' }), undefined);
   });
 
   it('makes UUIDv7 order ids that name their partition', () => {
