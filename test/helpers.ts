@@ -272,11 +272,18 @@ export async function redisOrders(engine: Engine, sku: string): Promise<Map<stri
   const keys = await scanKeys(engine.redis, k.order('*'));
   // Either layout: an order string, or an older engine's hash (order-layout.test.ts).
   const values = await Promise.all(
-    keys.map((key) => engine.redis.get(key).catch(() => engine.redis.hgetall(key))),
+    keys.map((key) =>
+      engine.redis.get(key).catch(async (err: unknown) => {
+        if (!String(err).includes('WRONGTYPE')) throw err;
+        return engine.redis.hgetall(key);
+      }),
+    ),
   );
   keys.forEach((key, i) => {
-    const order = values[i] ? parseOrder(values[i]) : undefined;
-    if (order?.sku === sku) out.set(key.slice(key.lastIndexOf(':') + 1), order.status);
+    if (values[i] === null) return; // ended since the scan
+    const order = parseOrder(values[i]!);
+    assert.ok(order, `${key} is a malformed order`);
+    if (order.sku === sku) out.set(key.slice(key.lastIndexOf(':') + 1), order.status);
   });
   return out;
 }

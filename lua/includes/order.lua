@@ -6,7 +6,8 @@
   purchase script reads inline instead (no function on its common path): keep the two alike.
 
   readOrder(key) -> {user, sku, quantity, status, createdAt, expiresAt} (strings); nil when
-    the key is absent; false when it holds neither layout (the caller answers -13).
+    the key is absent; false when it holds neither layout whole (the caller answers -13).
+    The string must match ORDER_VALUE_PATTERN of src/shared/keys.ts.
   setOrderStatus(key, order, status): the order's new status (the caller then sets its
     retention: SET clears a string's time to live).
 ]]
@@ -27,7 +28,7 @@ local function readOrder(key)
     error(value.err)
   end
   local fields = redis.pcall('HMGET', key, 'user', 'sku', 'quantity', 'status', 'createdAt', 'expiresAt')
-  if fields.err or not fields[1] then
+  if fields.err or not (fields[1] and fields[2] and fields[3] and fields[4] and fields[5] and fields[6]) then
     return false
   end
   fields.hash = true

@@ -161,7 +161,8 @@ if not claimedNow then
       return {-13, orderKey}
     end
   end
-  if existing and not existing[6] then
+  if existing and not (existing[1] and existing[2] and existing[3] and existing[4] and existing[5] and
+      existing[6]) then
     return {-13, orderKey}
   end
   if existing then

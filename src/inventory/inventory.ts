@@ -75,7 +75,10 @@ export class Inventory {
     return this.orders.confirm(userId, orderId);
   }
 
-  /** Expires one due reservation: 'expired', 'dropped' (ended already) or 'kept' (not now). */
+  /**
+   * Expires one due reservation: 'expired', 'dropped' (ended already), 'kept' (not now) or
+   * 'broken' (a key holds the wrong type or a malformed order).
+   */
   expire(skuId: string, orderId: string) {
     return this.orders.expire(skuId, orderId);
   }

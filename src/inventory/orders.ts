@@ -8,8 +8,11 @@ import { orderReply, skuUnavailable, ScriptCode, scriptError } from './script-co
 import { iso, type Order, type OrderStatus } from './types.js';
 import { parseOrder, type OrderRecord } from '../shared/keys.js';
 
-/** What the sweeper's call did to one due reservation (see Orders.expire). */
-export type ExpiryOutcome = 'expired' | 'dropped' | 'kept';
+/**
+ * What the sweeper's call did to one due reservation (see Orders.expire): 'broken' is kept
+ * too, but a key of it holds the wrong type or a malformed order (an operator must look).
+ */
+export type ExpiryOutcome = 'expired' | 'dropped' | 'kept' | 'broken';
 
 export class Orders extends InventoryPart {
   constructor(
@@ -81,7 +84,8 @@ export class Orders extends InventoryPart {
         code === ScriptCode.Unchanged ||
         code === ScriptCode.OrderNotFound ||
         code === ScriptCode.NotReleasable;
-      return dropped ? 'dropped' : 'kept';
+      if (dropped) return 'dropped';
+      return code === ScriptCode.WrongKeyType ? 'broken' : 'kept';
     });
   }
 
@@ -126,9 +130,13 @@ export class Orders extends InventoryPart {
     const key = this.keys.order(partition, orderId);
     const value = await this.redis.get(key).catch(async (err: unknown) => {
       if (!(err instanceof Error && err.message.startsWith('WRONGTYPE'))) throw err;
-      return this.redis.hgetall(key);
+      return this.redis.hgetall(key).catch(() => ({}));
     });
-    return value === null ? undefined : parseOrder(value);
+    if (value === null) return undefined;
+    const order = parseOrder(value);
+    // Never "absent": PostgreSQL would then send a live order to a rebuild that never comes.
+    if (!order) throw new AppError('INTERNAL', `order ${key} is malformed; nothing was written`);
+    return order;
   }
 
   /**

@@ -80,11 +80,17 @@ export class Sweeper {
         kept,
         this.opts.batchSize,
       );
-      const outcomes = await this.inventory.expireMany(partition, due.map(parseExpiryMember));
-      for (const o of outcomes) {
+      const entries = due.map(parseExpiryMember);
+      const outcomes = await this.inventory.expireMany(partition, entries);
+      outcomes.forEach((o, i) => {
         if (o === 'expired') expired++;
-        else if (o === 'kept') kept++;
-      }
+        else if (o === 'kept' || o === 'broken') kept++;
+        if (o === 'broken')
+          this.log.error(
+            entries[i],
+            'a due reservation cannot expire: a key of it holds the wrong type or a malformed order; its units stay held until an operator repairs the SKU',
+          );
+      });
       if (due.length < this.opts.batchSize) return expired;
     }
   }

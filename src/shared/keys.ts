@@ -236,15 +236,17 @@ export function orderValue(o: OrderRecord): string {
   return `${o.user}|${o.sku}|${o.quantity}|${o.status}|${o.createdAt}|${o.expiresAt}`;
 }
 
+/** An order's string, as lua/includes/order.lua and the purchase script match it. */
+export const ORDER_VALUE_PATTERN = /^([^|]+)\|([^|]+)\|(\d+)\|([A-Za-z]+)\|(\d+)\|(\d+)$/;
+
 /** The record of an order's string, or of an older engine's hash; undefined: malformed. */
 export function parseOrder(value: string | Record<string, string>): OrderRecord | undefined {
   const f =
     typeof value === 'string'
-      ? value.split('|')
+      ? ORDER_VALUE_PATTERN.exec(value)?.slice(1)
       : [value.user, value.sku, value.quantity, value.status, value.createdAt, value.expiresAt];
-  const [user, sku, quantity, status, createdAt, expiresAt] = f;
-  if (f.length !== 6 || !user || !sku || !quantity || !status || !createdAt || !expiresAt)
-    return undefined;
+  const [user, sku, quantity, status, createdAt, expiresAt] = f ?? [];
+  if (!user || !sku || !quantity || !status || !createdAt || !expiresAt) return undefined;
   return {
     user,
     sku,

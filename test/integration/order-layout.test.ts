@@ -1,14 +1,21 @@
 // An order is one string in Redis (orderValue in src/shared/keys.ts). Orders an older
 // engine wrote are hashes of the same fields, and they may still be live when the new engine
-// starts: each is replayed, read, confirmed, cancelled and expired as before, in its own
-// layout, with units back exactly once.
+// starts: each is replayed, read, confirmed, cancelled, expired and repaired as before, with
+// units back exactly once. An order that is neither is refused loudly, never taken as absent.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { AppError } from '../../src/shared/errors.js';
 import { orderValue, parseOrder } from '../../src/shared/keys.js';
 import type { Engine } from '../../src/engine.js';
-import { redisState, startApi, uid, type RunningApi } from '../helpers.js';
+import {
+  redisState,
+  startApi,
+  startEngine,
+  uid,
+  waitForDrain,
+  type RunningApi,
+} from '../helpers.js';
 
 /** Rewrites an order as the hash an engine before the string layout wrote, TTL kept. */
 async function asOlderEngineWrote(engine: Engine, sku: string, orderId: string): Promise<void> {
@@ -30,13 +37,17 @@ async function asOlderEngineWrote(engine: Engine, sku: string, orderId: string):
   if (ttl > 0) await engine.redis.pexpire(key, ttl);
 }
 
+const held = (s: { users: Record<string, number> }) =>
+  Object.values(s.users).reduce((a, b) => a + b, 0);
+
 describe('order layout', () => {
   let single: RunningApi;
   let cluster: RunningApi;
   const run = uid('ol');
   const user = (name: string) => `${run}-${name}`;
   before(async () => {
-    single = await startApi({}, { claimInScript: true });
+    // The relay and writer run beside the single-node engine: a repair waits for PostgreSQL.
+    single = await startEngine(['writer', 'relay', 'api'], {}, { claimInScript: true });
     cluster = await startApi({}, { claimInScript: false });
   });
   after(async () => {
@@ -49,38 +60,46 @@ describe('order layout', () => {
       (e: unknown) => (e instanceof AppError ? e.code : String(e)),
     );
 
-  it('a purchase writes its order as one string of six fields', async () => {
+  it('a purchase writes its order as one string of six fields, and each change rewrites it', async () => {
     const e = single.engine;
     const sku = uid('ols');
     await e.inventory.createSku({ sku, name: sku, stock: 5, perUserLimit: 5 });
     const { order } = await e.inventory.purchase(user('a'), sku, 2, 'k1');
     const key = e.keys.forSku(sku).order(order.orderId);
     assert.equal(await e.redis.type(key), 'string');
-    assert.equal(
-      await e.redis.get(key),
+    const value = (status: string) =>
       orderValue({
         user: user('a'),
         sku,
         quantity: 2,
-        status: 'reserved',
+        status,
         createdAt: Date.parse(order.createdAt),
         expiresAt: Date.parse(order.expiresAt),
-      }),
-    );
-    const confirmed = await e.inventory.confirm(user('a'), order.orderId);
-    assert.equal(confirmed.status, 'confirmed');
-    assert.equal(parseOrder((await e.redis.get(key))!)?.status, 'confirmed');
+      });
+    assert.equal(await e.redis.get(key), value('reserved'));
+    assert.equal(await e.redis.ttl(key), -1, 'a reservation lives until it ends');
+
+    assert.equal((await e.inventory.confirm(user('a'), order.orderId)).status, 'confirmed');
+    assert.equal(await e.redis.get(key), value('confirmed'));
     const ttl = await e.redis.ttl(key);
     assert.ok(ttl > 0 && ttl <= e.cfg.ORDER_RETENTION_SECONDS, `retention ttl ${ttl}`);
+
+    assert.equal((await e.inventory.cancel(user('a'), order.orderId)).status, 'cancelled');
+    assert.equal(await e.redis.get(key), value('cancelled'));
+    assert.ok((await e.redis.ttl(key)) > 0, 'an ended order keeps a retention ttl');
+    assert.equal((await redisState(e, sku)).available, 5);
   });
 
-  it("an older engine's hash order is replayed, read, refused for another body, and confirmed", async () => {
+  it("an older engine's hash order is replayed, read, confirmed and cancelled in its own layout", async () => {
+    const e = single.engine;
     const sku = uid('olh');
-    await single.engine.inventory.createSku({ sku, name: sku, stock: 10, perUserLimit: 10 });
-    const first = await single.engine.inventory.purchase(user('b'), sku, 3, 'k1');
-    await asOlderEngineWrote(single.engine, sku, first.order.orderId);
-    const stateBefore = await redisState(single.engine, sku);
+    await e.inventory.createSku({ sku, name: sku, stock: 10, perUserLimit: 10 });
+    const first = await e.inventory.purchase(user('b'), sku, 3, 'k1');
+    await asOlderEngineWrote(e, sku, first.order.orderId);
+    const key = e.keys.forSku(sku).order(first.order.orderId);
+    const stateBefore = await redisState(e, sku);
 
+    // A retry of the key reads the order in the script on both paths: the claim names it.
     for (const api of [single, cluster]) {
       const again = await api.engine.inventory.purchase(user('b'), sku, 3, 'k1');
       assert.equal(again.replayed, true);
@@ -88,36 +107,38 @@ describe('order layout', () => {
       assert.deepEqual(await api.engine.inventory.getOrder(undefined, first.order.orderId), {
         ...first.order,
       });
-      assert.equal(
-        await code(api.engine.inventory.getOrder(user('other'), first.order.orderId)),
-        'ORDER_NOT_FOUND',
-      );
-      assert.equal(
-        await code(api.engine.inventory.purchase(user('b'), sku, 1, 'k1')),
-        'IDEMPOTENCY_KEY_REUSED',
+      assert.deepEqual(
+        await api.engine.inventory.getOrder(user('b'), first.order.orderId),
+        first.order,
       );
     }
-    assert.deepEqual(await redisState(single.engine, sku), stateBefore, 'replays changed nothing');
+    assert.deepEqual(await redisState(e, sku), stateBefore, 'replays changed nothing');
+    assert.equal(await e.redis.type(key), 'hash');
 
-    const confirmed = await cluster.engine.inventory.confirm(user('b'), first.order.orderId);
-    const afterConfirm = await redisState(single.engine, sku);
+    assert.equal(
+      (await cluster.engine.inventory.confirm(user('b'), first.order.orderId)).status,
+      'confirmed',
+    );
+    const afterConfirm = await redisState(e, sku);
     assert.deepEqual(
       { ...afterConfirm, seq: stateBefore.seq },
       stateBefore,
       'the units stay held, one event more',
     );
     assert.equal(afterConfirm.seq, stateBefore.seq + 1);
-    assert.equal(confirmed.status, 'confirmed');
-    const key = single.engine.keys.forSku(sku).order(first.order.orderId);
-    assert.equal(await single.engine.redis.type(key), 'hash', 'kept in its own layout');
-    assert.equal(await single.engine.redis.hget(key, 'status'), 'confirmed');
-    assert.ok((await single.engine.redis.ttl(key)) > 0, 'kept for the retention window');
+    assert.equal(await e.redis.type(key), 'hash', 'kept in its own layout');
+    assert.equal(await e.redis.hget(key, 'status'), 'confirmed');
+    assert.ok((await e.redis.ttl(key)) > 0, 'kept for the retention window');
     // Confirming again replays and changes nothing.
-    assert.equal(
-      (await single.engine.inventory.confirm(user('b'), first.order.orderId)).status,
-      'confirmed',
-    );
-    assert.deepEqual(await redisState(single.engine, sku), afterConfirm);
+    assert.equal((await e.inventory.confirm(user('b'), first.order.orderId)).status, 'confirmed');
+    assert.deepEqual(await redisState(e, sku), afterConfirm);
+
+    assert.equal((await e.inventory.cancel(user('b'), first.order.orderId)).status, 'cancelled');
+    assert.equal(await e.redis.hget(key, 'status'), 'cancelled');
+    assert.ok((await e.redis.ttl(key)) > 0);
+    const end = await redisState(e, sku);
+    assert.equal(end.available, 10);
+    assert.equal(held(end), 0);
   });
 
   it("racing cancels of an older engine's hash order put its units back once", async () => {
@@ -134,15 +155,15 @@ describe('order layout', () => {
     assert.ok(results.every((r) => r.status === 'fulfilled' && r.value.status === 'cancelled'));
     const state = await redisState(e, sku);
     assert.equal(state.available, 10, 'the four units came back once');
-    assert.equal(state.users[user('c')] ?? 0, 0);
-    assert.equal(state.available + Object.values(state.users).reduce((a, b) => a + b, 0), 10);
+    assert.equal(held(state), 0);
+    assert.equal(state.seq, 2, 'one purchase and one cancel: two events');
     assert.equal(
       await e.redis.hget(e.keys.forSku(sku).order(order.orderId), 'status'),
       'cancelled',
     );
   });
 
-  it("an older engine's hash reservation expires once, and its units go back", async () => {
+  it("an older engine's hash reservation expires once when due, and its units go back", async () => {
     const e = single.engine;
     const sku = uid('olx');
     await e.inventory.createSku({
@@ -154,7 +175,11 @@ describe('order layout', () => {
     });
     const { order } = await e.inventory.purchase(user('d'), sku, 2, 'k1');
     await asOlderEngineWrote(e, sku, order.orderId);
-    assert.equal(await e.inventory.expire(sku, order.orderId), 'kept', 'not due yet');
+    const reserved = await redisState(e, sku);
+    assert.equal(await e.inventory.expire(sku, order.orderId), 'kept');
+    assert.deepEqual(await redisState(e, sku), reserved, 'not due yet: nothing changed');
+    assert.equal((await e.inventory.getOrder(user('d'), order.orderId)).status, 'reserved');
+
     await sleep(Date.parse(order.expiresAt) - Date.now() + 50);
     const outcomes = await Promise.all([
       e.inventory.expire(sku, order.orderId),
@@ -163,11 +188,90 @@ describe('order layout', () => {
     assert.deepEqual(outcomes.sort(), ['dropped', 'expired']);
     const state = await redisState(e, sku);
     assert.equal(state.available, 6);
-    assert.equal(state.users[user('d')] ?? 0, 0);
-    assert.equal(
-      (await e.inventory.getOrder(user('d'), order.orderId)).status,
-      'expired',
-      'read back from its hash',
-    );
+    assert.equal(held(state), 0);
+    assert.equal((await e.inventory.getOrder(user('d'), order.orderId)).status, 'expired');
   });
+
+  it('a repair rewrites an older engine hash reservation as a string, still live', async () => {
+    const e = single.engine;
+    const sku = uid('olr');
+    await e.inventory.createSku({ sku, name: sku, stock: 8, perUserLimit: 8 });
+    const { order } = await e.inventory.purchase(user('r'), sku, 3, 'k1');
+    await asOlderEngineWrote(e, sku, order.orderId);
+    await waitForDrain(e, [sku]);
+    await e.inventory.repair(sku);
+    const key = e.keys.forSku(sku).order(order.orderId);
+    assert.equal(await e.redis.type(key), 'string');
+    assert.equal(parseOrder((await e.redis.get(key))!)?.status, 'reserved');
+    assert.equal(await e.redis.ttl(key), -1);
+    assert.equal((await e.inventory.cancel(user('r'), order.orderId)).status, 'cancelled');
+    assert.equal((await redisState(e, sku)).available, 8);
+  });
+
+  it('after Redis lost a SKU, its rebuild restores the ended orders as strings with their retention', async () => {
+    const e = single.engine;
+    const sku = uid('olb');
+    await e.inventory.createSku({ sku, name: sku, stock: 4, perUserLimit: 4 });
+    const { order } = await e.inventory.purchase(user('l'), sku, 1, 'k1');
+    await e.inventory.cancel(user('l'), order.orderId);
+    await waitForDrain(e, [sku]);
+    const k = e.keys.forSku(sku);
+    const key = k.order(order.orderId);
+    await e.redis.del(k.sku, k.users, key);
+    // Retries while the SKU is rebuilt (503), as a client following Retry-After would.
+    for (let i = 0; ; i++) {
+      const c = await code(e.inventory.purchase(user('l'), sku, 1, 'k2'));
+      if (c === 'ok') break;
+      assert.ok(c === 'SKU_UNAVAILABLE' && i < 100, c);
+      await sleep(100);
+    }
+    assert.equal(await e.redis.type(key), 'string');
+    assert.equal(parseOrder((await e.redis.get(key))!)?.status, 'cancelled');
+    assert.ok((await e.redis.ttl(key)) > 0, 'restored with what is left of its retention');
+  });
+
+  for (const [broken, write] of [
+    ['a malformed string', (e: Engine, key: string) => e.redis.set(key, 'not|an|order')],
+    [
+      'a hash without a field',
+      (e: Engine, key: string) => e.redis.hset(key, { user: 'x', sku: 'y', quantity: 1 }),
+    ],
+    ['a key of another type', (e: Engine, key: string) => e.redis.rpush(key, 'x')],
+  ] as const)
+    it(`an order that is ${broken} is refused as an internal error by every change, which writes nothing`, async () => {
+      const e = single.engine;
+      const sku = uid('olm');
+      const buyer = user(sku);
+      await e.inventory.createSku({
+        sku,
+        name: sku,
+        stock: 5,
+        perUserLimit: 5,
+        reservationTtlSeconds: 1,
+      });
+      const { order } = await e.inventory.purchase(buyer, sku, 2, 'k1');
+      const key = e.keys.forSku(sku).order(order.orderId);
+      const good = await e.redis.get(key);
+      await e.redis.del(key);
+      await write(e, key);
+      try {
+        await sleep(Date.parse(order.expiresAt) - Date.now() + 50); // due, as well
+        const state = await redisState(e, sku);
+        for (const api of [single, cluster]) {
+          const i = api.engine.inventory;
+          assert.equal(await code(i.getOrder(buyer, order.orderId)), 'INTERNAL');
+          assert.equal(await code(i.cancel(buyer, order.orderId)), 'INTERNAL');
+          assert.equal(await code(i.confirm(buyer, order.orderId)), 'INTERNAL');
+          assert.equal(await code(i.purchase(buyer, sku, 2, 'k1')), 'INTERNAL', 'a retry');
+          assert.equal(await i.expire(sku, order.orderId), 'broken');
+        }
+        assert.deepEqual(await redisState(e, sku), state, 'nothing written');
+      } finally {
+        // The suite's Redis is shared: leave no broken order for another test to meet.
+        await e.redis.del(key);
+        await e.redis.set(key, good!);
+      }
+      assert.equal(await e.inventory.expire(sku, order.orderId), 'expired');
+      assert.equal((await redisState(e, sku)).available, 5);
+    });
 });
