@@ -38,6 +38,7 @@ local expiriesKey = KEYS[3]
 local restoredKey = KEYS[4]
 
 --- @include "nowMs"
+--- @include "order"
 
 local skuId = ARGV[1]
 local replace = ARGV[10] == '1'
@@ -87,8 +88,8 @@ while ARGV[first + n * 5] do
   local base = first + n * 5
   local orderId, expiresAt = ARGV[base], ARGV[base + 4]
   -- SET replaces an older engine's hash, and any time to live.
-  redis.call('SET', KEYS[5 + n], ARGV[base + 1] .. '|' .. skuId .. '|' .. ARGV[base + 2] .. '|reserved|' ..
-    ARGV[base + 3] .. '|' .. expiresAt)
+  redis.call('SET', KEYS[5 + n], orderText(ARGV[base + 1], skuId, ARGV[base + 2], 'reserved', ARGV[base + 3],
+    expiresAt))
   redis.call('ZADD', expiriesKey, expiresAt, skuId .. ':' .. orderId)
   n = n + 1
 end

@@ -3,14 +3,19 @@
     '<user>|<sku>|<quantity>|<status>|<createdAt ms>|<expiresAt ms>'
   Orders an older engine wrote are hashes of those six fields; both are read, and a status
   is written back in the layout the order has, so an upgrade needs no migration. The
-  purchase script reads inline instead (no function on its common path): keep the two alike.
+  purchase script writes a new order inline (no function on its common path).
 
   readOrder(key) -> {user, sku, quantity, status, createdAt, expiresAt} (strings); nil when
     the key is absent; false when it holds neither layout whole (the caller answers -13).
     The string must match ORDER_VALUE_PATTERN of src/shared/keys.ts.
   setOrderStatus(key, order, status): the order's new status (the caller then sets its
     retention: SET clears a string's time to live).
+  orderText(user, sku, quantity, status, createdAt, expiresAt): the string of an order.
 ]]
+local function orderText(user, sku, quantity, status, createdAt, expiresAt)
+  return user .. '|' .. sku .. '|' .. quantity .. '|' .. status .. '|' .. createdAt .. '|' .. expiresAt
+end
+
 local function readOrder(key)
   local value = redis.pcall('GET', key)
   if type(value) == 'string' then
@@ -39,7 +44,6 @@ local function setOrderStatus(key, order, status)
   if order.hash then
     redis.call('HSET', key, 'status', status)
   else
-    redis.call('SET', key, order[1] .. '|' .. order[2] .. '|' .. order[3] .. '|' .. status .. '|' .. order[5] ..
-      '|' .. order[6])
+    redis.call('SET', key, orderText(order[1], order[2], order[3], status, order[5], order[6]))
   end
 end

@@ -150,19 +150,9 @@ end
 -- when the caller claimed: another request with the same key may have run its script
 -- between that claim and this one.
 if not claimedNow then
-  -- readOrder of lua/includes/order.lua, inline: the order string, else an older engine's hash.
-  local existing = redis.pcall('GET', orderKey)
-  if type(existing) == 'string' then
-    existing = {string.match(existing, '^([^|]+)|([^|]+)|(%d+)|(%a+)|(%d+)|(%d+)$')}
-  elseif existing then
-    existing = string.sub(existing.err, 1, 9) == 'WRONGTYPE' and
-      redis.pcall('HMGET', orderKey, 'user', 'sku', 'quantity', 'status', 'createdAt', 'expiresAt') or existing
-    if existing.err then
-      return {-13, orderKey}
-    end
-  end
-  if existing and not (existing[1] and existing[2] and existing[3] and existing[4] and existing[5] and
-      existing[6]) then
+--- @include "order"
+  local existing = readOrder(orderKey)
+  if existing == false then
     return {-13, orderKey}
   end
   if existing then
@@ -271,6 +261,7 @@ redis.call('HSET', skuKey, 'available', availableAfter, 'seq', seq)
 redis.call('HINCRBY', usersKey, userId, quantityText)
 -- The order's Idempotency-Key is in its event (PostgreSQL keeps it) and its claim, not here:
 -- nothing reads it from the order, and two more arguments cost every purchase.
+-- orderText of lua/includes/order.lua, inline: no function on the common path.
 redis.call('SET', orderKey, userId .. '|' .. skuId .. '|' .. quantityText .. '|reserved|' .. nowText .. '|' ..
   expiresAtText)
 -- A claim an earlier, refused call made (and took back) is gone; one a concurrent call made

@@ -130,7 +130,11 @@ export class Orders extends InventoryPart {
     const key = this.keys.order(partition, orderId);
     const value = await this.redis.get(key).catch(async (err: unknown) => {
       if (!(err instanceof Error && err.message.startsWith('WRONGTYPE'))) throw err;
-      return this.redis.hgetall(key).catch(() => ({}));
+      // A key of some other type answers WRONGTYPE again: malformed, below.
+      return this.redis.hgetall(key).catch((again: unknown) => {
+        if (!(again instanceof Error && again.message.startsWith('WRONGTYPE'))) throw again;
+        return {};
+      });
     });
     if (value === null) return undefined;
     const order = parseOrder(value);
