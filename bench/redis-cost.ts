@@ -15,6 +15,7 @@ import { Engine } from '../src/engine.js';
 import { loadConfig, type Config } from '../src/shared/config.js';
 import { commandsSent } from '../test/support/commands.js';
 import { freePort, ownRedis } from '../test/support/redis-server.js';
+import { purchaseBatchSize } from '../src/shared/metrics.js';
 import { ADMISSION_LIMITS, queuedAndQualified } from './purchase.js';
 import { redisAnswers } from '../tools/services/services.js';
 import { PG_BASELINE_TABLES, uid } from './lib.js';
@@ -30,7 +31,15 @@ export interface PathCost {
   /** Top-level commands only (the script's own commands are inside its time). */
   redisUsPerPurchase: number;
   scriptUsPerCall: number;
+  /**
+   * Round trips a purchase waits for: its calls one after another (a script call that
+   * decides a batch is one round trip for each purchase in it).
+   */
   redisRoundTripsPerPurchase: number;
+  /** Commands Redis receives per purchase (a batch's script call shared by its purchases). */
+  redisCallsPerPurchase: number;
+  /** Purchases per purchase-script call (flashsale_purchase_batch_size). */
+  purchasesPerScriptCall: number;
   topLevel: CommandCost[];
   insideScript: CommandCost[];
 }
@@ -42,6 +51,11 @@ export interface RedisCostResult {
   singleNode: PathCost;
   /** The path on a Redis Cluster: the claim, then the script (two round trips). */
   cluster: PathCost;
+  /**
+   * The single-node path with each purchase in a call of its own (PURCHASE_BATCH_MAX=1):
+   * what one purchase costs when nothing shares its call, as at a light load.
+   */
+  alone: PathCost;
   /**
    * The single-node path with the deployment's default buyer limit on (5/s, burst 10; the
    * bench turns it off elsewhere): what that admission control adds to each purchase.
@@ -63,6 +77,8 @@ export interface RedisCostResult {
   redisUsGoal?: number;
   /** Redis time per purchase over redisUsGoal, the median round's: at most 1 meets it. */
   redisUsPerPurchaseToGoal?: number;
+  /** The same for purchases each in a call of its own (the `alone` path). */
+  redisUsPerPurchaseAloneToGoal?: number;
   perSkuCapacityPerS: number;
   pgHotRowPerS: number;
   perSkuCapacityVsPg: number;
@@ -72,6 +88,8 @@ export interface RedisCostResult {
    * Undefined when valgrind is not installed.
    */
   instructionsPerPurchase?: number;
+  /** The same with each purchase in a call of its own (PURCHASE_BATCH_MAX=1). */
+  instructionsPerPurchaseAlone?: number;
   /** The same with the default buyer limit on. */
   instructionsPerPurchaseBuyerLimit?: number;
   /**
@@ -271,7 +289,17 @@ async function measure(engine: Engine, sku: string, purchases: number): Promise<
   // Round trips: every command this client sends while the purchases run, by name (a SET
   // the client sends is the claim's own call; one the script makes is inside it).
   await engine.redis.config('RESETSTAT');
+  const batches = async () => (await purchaseBatchSize.get()).values;
+  const before = await batches();
   const sent = await commandsSent(engine.redis, () => buy(purchases, uid('k')));
+  const after = await batches();
+  const delta = (name: string) => {
+    const v = (vs: typeof before) => vs.find((x) => x.metricName === name)?.value ?? 0;
+    return v(after) - v(before);
+  };
+  // Purchases the script calls decided, and how many calls.
+  const batched = delta('flashsale_purchase_batch_size_sum');
+  const scriptCalls = delta('flashsale_purchase_batch_size_count');
   const stats = commandStats(await engine.redis.info('commandstats'));
   const cost = (command: string): CommandCost => {
     const s = stats.get(command) ?? { calls: 0, usec: 0 };
@@ -285,7 +313,12 @@ async function measure(engine: Engine, sku: string, purchases: number): Promise<
   return {
     redisUsPerPurchase: topLevel.reduce((s, c) => s + c.callsPerPurchase * c.usPerCall, 0),
     scriptUsPerCall: cost('evalsha').usPerCall,
-    redisRoundTripsPerPurchase: [...sent.values()].reduce((a, b) => a + b, 0) / purchases,
+    // Each call of the script is a round trip for every purchase in it; every other command
+    // (the claim, on the cluster path) one for its own.
+    redisRoundTripsPerPurchase:
+      ([...sent.values()].reduce((a, b) => a + b, 0) - scriptCalls + batched) / purchases,
+    redisCallsPerPurchase: [...sent.values()].reduce((a, b) => a + b, 0) / purchases,
+    purchasesPerScriptCall: scriptCalls ? batched / scriptCalls : 0,
     topLevel,
     insideScript: [...stats.keys()]
       .filter((c) => !sent.has(c) && !['info', 'config|resetstat'].includes(c))
@@ -312,6 +345,7 @@ export async function instructionsPerPurchase(
   purchases: number,
   env: Record<string, string> = {},
   admission = false,
+  purchaseBatchMax?: number,
 ): Promise<number | undefined> {
   if (!available('valgrind') || !available('callgrind_control')) return undefined;
   const dir = mkdtempSync(join(tmpdir(), 'flashsale-callgrind-'));
@@ -357,7 +391,10 @@ export async function instructionsPerPurchase(
         throw new Error('redis-server under callgrind did not start');
       await sleep(200);
     }
-    engine = new Engine(cfg, 'bench-callgrind', { claimInScript: true });
+    engine = new Engine(cfg, 'bench-callgrind', {
+      claimInScript: true,
+      ...(purchaseBatchMax ? { purchaseBatchMax } : {}),
+    });
     const sku = uid('cg');
     await engine.inventory.createSku({
       sku,
@@ -414,6 +451,7 @@ export async function redisCostBench(opts: {
   const cfg = loadConfig({ ...process.env, REDIS_URL: redis.url, LOG_LEVEL: 'warn' });
   const single = new Engine(cfg, 'bench-redis-cost', { claimInScript: true });
   const cluster = new Engine(cfg, 'bench-redis-cost-2', { claimInScript: false });
+  const alone = new Engine(cfg, 'bench-redis-cost-4', { claimInScript: true, purchaseBatchMax: 1 });
   const limited = new Engine(
     loadConfig({ ...process.env, ...BUYER_LIMIT, REDIS_URL: redis.url, LOG_LEVEL: 'warn' }),
     'bench-redis-cost-3',
@@ -421,20 +459,23 @@ export async function redisCostBench(opts: {
   );
   try {
     const sku = uid('cost');
-    const stock = (opts.purchases + 500) * opts.rounds * 3;
+    const stock = (opts.purchases + 500) * opts.rounds * 4;
     await single.inventory.createSku({ sku, name: sku, stock, perUserLimit: stock });
-    const rounds: Record<'single' | 'cluster' | 'buyerLimit', PathCost[]> = {
+    const rounds: Record<'single' | 'cluster' | 'alone' | 'buyerLimit', PathCost[]> = {
       single: [],
       cluster: [],
+      alone: [],
       buyerLimit: [],
     };
     const lean: number[] = [];
     const toLean: number[] = [];
     const leanBenchmark: number[] = [];
     const toGoal: number[] = [];
+    const aloneToGoal: number[] = [];
     for (let r = 0; r < opts.rounds; r++) {
       rounds.single.push(await measure(single, sku, opts.purchases));
       rounds.cluster.push(await measure(cluster, sku, opts.purchases));
+      rounds.alone.push(await measure(alone, sku, opts.purchases));
       rounds.buyerLimit.push(await measure(limited, sku, opts.purchases));
       lean.push(await leanScriptUs(single, opts.purchases));
       toLean.push(rounds.single[r]!.redisUsPerPurchase / lean[r]!);
@@ -443,11 +484,13 @@ export async function redisCostBench(opts: {
       if (wall !== undefined) {
         leanBenchmark.push(wall);
         toGoal.push(rounds.single[r]!.redisUsPerPurchase / goalUs(wall));
+        aloneToGoal.push(rounds.alone[r]!.redisUsPerPurchase / goalUs(wall));
       }
     }
     const singleNode = medianRound(rounds.single);
     const pgRate = await pgHotRow(cfg, opts.pgDurationS);
     const instructions = await instructionsPerPurchase(2000);
+    const instructionsAlone = await instructionsPerPurchase(2000, {}, false, 1);
     const instructionsBuyerLimit = await instructionsPerPurchase(2000, BUYER_LIMIT);
     const instructionsAdmission = await instructionsPerPurchase(2000, ADMISSION_LIMITS, true);
     return {
@@ -455,6 +498,7 @@ export async function redisCostBench(opts: {
       rounds: opts.rounds,
       singleNode,
       cluster: medianRound(rounds.cluster),
+      alone: medianRound(rounds.alone),
       buyerLimit: medianRound(rounds.buyerLimit),
       leanScriptUs: median(lean),
       redisUsPerPurchaseToLean: median(toLean),
@@ -463,12 +507,16 @@ export async function redisCostBench(opts: {
             leanScriptBenchmarkUs: median(leanBenchmark),
             redisUsGoal: goalUs(median(leanBenchmark)),
             redisUsPerPurchaseToGoal: median(toGoal),
+            redisUsPerPurchaseAloneToGoal: median(aloneToGoal),
           }
         : {}),
       perSkuCapacityPerS: 1e6 / singleNode.redisUsPerPurchase,
       pgHotRowPerS: pgRate,
       perSkuCapacityVsPg: 1e6 / singleNode.redisUsPerPurchase / pgRate,
       ...(instructions !== undefined ? { instructionsPerPurchase: instructions } : {}),
+      ...(instructionsAlone !== undefined
+        ? { instructionsPerPurchaseAlone: instructionsAlone }
+        : {}),
       ...(instructionsBuyerLimit !== undefined
         ? { instructionsPerPurchaseBuyerLimit: instructionsBuyerLimit }
         : {}),
@@ -479,6 +527,7 @@ export async function redisCostBench(opts: {
   } finally {
     await single.stop();
     await cluster.stop();
+    await alone.stop();
     await limited.stop();
     await redis.close();
   }

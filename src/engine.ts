@@ -73,7 +73,7 @@ export class Engine {
     readonly cfg: Config,
     role = 'engine',
     /** For benchmarks that compare the engine's own choices (bench/ceiling-server.ts). */
-    inventoryOverrides: Partial<Pick<InventoryOptions, 'claimInScript'>> = {},
+    inventoryOverrides: Partial<Pick<InventoryOptions, 'claimInScript' | 'purchaseBatchMax'>> = {},
   ) {
     this.log = createLogger(cfg.LOG_LEVEL, role);
     armCrashPoints(cfg);
@@ -108,6 +108,7 @@ export class Engine {
       soldOutCacheMs: cfg.SOLD_OUT_CACHE_MS,
       defaultReservationTtlSeconds: cfg.DEFAULT_RESERVATION_TTL_SECONDS,
       claimInScript: !cfg.REDIS_CLUSTER_NODES?.length,
+      purchaseBatchMax: cfg.PURCHASE_BATCH_MAX,
       buyerRatePerSecond: cfg.RATE_LIMIT_BUYER_PER_S,
       buyerBurst: cfg.RATE_LIMIT_BUYER_BURST,
       clientRatePerSecond: cfg.RATE_LIMIT_CLIENT_PER_S,

@@ -12,20 +12,21 @@
     be. newTat: the TAT to record with gcraTake once every limit of the request passed
     (nil when there is nothing to record: no limit, or over it). A rate of 0 (or less) is
     no limit.
+  gcraPeekStored(stored, nowUs, ratePerSecond, burst) -> waitMs, newTat: the same from
+    the key's value as read (nil or false when absent), for a caller that reads it itself.
   gcraTake(key, nowUs, newTat): records the request (nothing when newTat is nil).
 
-  Two plain functions rather than a function that returns a closure: a closure is an
+  Plain functions rather than a function that returns a closure: a closure is an
   allocation on every call, and the purchase script runs this on every purchase.
 ]]
-local function gcraPeek(key, nowUs, ratePerSecond, burst)
+local function gcraPeekStored(stored, nowUs, ratePerSecond, burst)
   if ratePerSecond <= 0 then
     return 0, nil
   end
   local interval = 1000000 / ratePerSecond
   local horizon = burst * interval
-  local tat = redis.call('GET', key)
   -- `+ 0` converts the stored decimal once (tonumber converts a string twice).
-  tat = tat and tat + 0 or nowUs
+  local tat = stored and stored + 0 or nowUs
   -- Never behind the clock, and never further ahead than a full burst: a TAT left by a
   -- slower limit (a SKU's limit raised since) must not keep the party waiting for it.
   if tat < nowUs then
@@ -39,6 +40,13 @@ local function gcraPeek(key, nowUs, ratePerSecond, burst)
     return math.ceil(over / 1000), nil
   end
   return 0, newTat
+end
+
+local function gcraPeek(key, nowUs, ratePerSecond, burst)
+  if ratePerSecond <= 0 then
+    return 0, nil
+  end
+  return gcraPeekStored(redis.call('GET', key), nowUs, ratePerSecond, burst)
 end
 
 local function gcraTake(key, nowUs, newTat)

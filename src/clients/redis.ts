@@ -13,8 +13,8 @@ type Arg = string | number;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
+    /** Variable key count: the first argument is the number of keys. */
     fsPurchase(...args: Arg[]): Result<unknown[], Context>;
-    fsClaimAndPurchase(...args: Arg[]): Result<unknown[], Context>;
     fsRelease(...args: Arg[]): Result<unknown[], Context>;
     fsExpire(...args: Arg[]): Result<unknown[], Context>;
     fsConfirm(...args: Arg[]): Result<unknown[], Context>;
@@ -109,8 +109,9 @@ type SendCommand = (command: Command, ...rest: unknown[]) => unknown;
 export function createRedis(cfg: Config, opts: RedisClientOptions = {}): RedisClient {
   const common = {
     enableAutoPipelining: true,
-    // Auto-pipelining routes a command by its first argument; the first argument of the
-    // scripts with variable keys is their key count, so they go on their own.
+    // On a cluster, auto-pipelining routes a command by its first argument; the first
+    // argument of the scripts with variable keys is their key count, so they go on their
+    // own there (below). The rare ones go on their own here too.
     autoPipeliningIgnoredCommands: ['fsLoad', 'fsExpire'],
     connectionName: opts.name ?? 'flashsale',
     maxRetriesPerRequest: 1,
@@ -130,7 +131,7 @@ export function createRedis(cfg: Config, opts: RedisClientOptions = {}): RedisCl
         }),
         {
           enableAutoPipelining: true,
-          autoPipeliningIgnoredCommands: common.autoPipeliningIgnoredCommands,
+          autoPipeliningIgnoredCommands: [...common.autoPipeliningIgnoredCommands, 'fsPurchase'],
           redisOptions: common,
           scaleReads: 'master',
           clusterRetryStrategy: common.retryStrategy,

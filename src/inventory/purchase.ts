@@ -6,6 +6,7 @@ import { AppError } from '../shared/errors.js';
 import { claimValue, NO_CLIENT_ADDRESS, parseClaim, type SkuKeys } from '../shared/keys.js';
 import type { Rebuilder } from './rebuild.js';
 import { orderReply, ScriptCode, scriptError } from './script-codes.js';
+import { PurchaseBatches } from './purchase-batches.js';
 import type { Order, PurchaseContext } from './types.js';
 import { tracer, traceparentOf } from '../shared/tracing.js';
 
@@ -115,40 +116,32 @@ export class Purchases extends InventoryPart {
     throw scriptError(code, reply);
   }
 
-  /**
-   * The purchase script for one order id: purchase-8.lua when the key is claimed already,
-   * claimAndPurchase-9.lua (claimHere) to claim it for this order id in the same call.
-   */
+  /** The purchase script's reply for one order id, decided in a batch of the SKU's purchases. */
   private decide(r: Request, orderId: string, claimHere = false): Promise<unknown[]> {
-    const { k } = r;
-    const o = this.opts;
-    const keys = [
-      k.sku,
-      k.users,
-      k.order(orderId),
-      k.expiries,
-      k.events,
-      k.restoredClaims,
-      r.buyerRateKey,
-      r.clientRateKey,
-    ];
-    const argv = [
-      r.skuId,
-      r.userId,
-      r.quantity,
-      orderId,
-      r.idempotencyKey,
-      r.limitsTaken ? '-' : this.limits,
-      r.passes,
-      r.traceparent ?? '',
-    ];
-    if (!claimHere) return this.redis.fsPurchase(...keys, ...argv, r.claimKey);
-    // The script derives the claim's value (claimValue) and name (its key) itself.
-    return this.redis.fsClaimAndPurchase(...keys, r.claimKey, ...argv, o.idempotencyTtlSeconds);
+    return this.batches.decide(
+      {
+        k: r.k,
+        skuId: r.skuId,
+        userId: r.userId,
+        quantity: r.quantity,
+        idempotencyKey: r.idempotencyKey,
+        orderId,
+        claimKey: r.claimKey,
+        buyerRateKey: r.buyerRateKey,
+        clientRateKey: r.clientRateKey,
+        passes: r.passes,
+        limitsTaken: r.limitsTaken ?? false,
+        traceparent: r.traceparent ?? '',
+      },
+      claimHere,
+    );
   }
 
-  /** The deployment's limits as the script takes them: '' when none is on. */
-  private readonly limits = limitsArgument(this.opts);
+  private readonly batches = new PurchaseBatches(this.redis, {
+    maxBatch: this.opts.purchaseBatchMax,
+    idempotencyTtlSeconds: this.opts.idempotencyTtlSeconds,
+    limits: limitsArgument(this.opts),
+  });
 
   private matchClaim(value: string, skuId: string, quantity: number): string {
     const claim = parseClaim(value);

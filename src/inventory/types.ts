@@ -60,6 +60,11 @@ export interface InventoryOptions {
    */
   claimInScript: boolean;
   /**
+   * Most purchases of one SKU decided in one call of the purchase script: those the API has
+   * in hand at one moment go together (src/inventory/purchase-batches.ts). 1: each alone.
+   */
+  purchaseBatchMax: number;
+  /**
    * Purchases per second one buyer may send for one SKU, and the burst above it (GCRA, in
    * the purchase script); a SKU may set its own. A rate of 0 is no limit.
    */

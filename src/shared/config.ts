@@ -169,6 +169,11 @@ export const configSchema = z
     PURCHASE_BODY_LIMIT_BYTES: int(1024, 64, 65536),
     /** Dispatch the purchase route before express's router (false: through express). */
     PURCHASE_FAST_PATH: bool(true),
+    /**
+     * Most purchases of one SKU one call of the purchase script decides: those in hand at
+     * one moment go together, and pay Redis's call, clock and SKU read once (1: each alone).
+     */
+    PURCHASE_BATCH_MAX: int(32, 1, 500),
     ADMIN_BODY_LIMIT_BYTES: int(16384, 256, 1048576),
     DEFAULT_RESERVATION_TTL_SECONDS: int(600, 1, 604800),
     SOLD_OUT_CACHE_MS: int(200, 0, 60000),

@@ -25,6 +25,13 @@ export const purchaseLatency = new client.Histogram({
   registers: [registry],
 });
 
+export const purchaseBatchSize = new client.Histogram({
+  name: 'flashsale_purchase_batch_size',
+  help: 'Purchases decided per call of the purchase script (those of one SKU in hand together).',
+  buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 500],
+  registers: [registry],
+});
+
 export const httpErrors = new client.Counter({
   name: 'flashsale_http_errors_total',
   help: 'Error answers by code.',

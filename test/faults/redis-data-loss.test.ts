@@ -105,7 +105,7 @@ describe('Redis loses its data', () => {
         ? await startApi({ REDIS_URL: redis.url }, { claimInScript: false })
         : api;
       type Fn = (this: unknown, ...a: unknown[]) => unknown;
-      const command = twoCalls ? 'fsPurchase' : 'fsClaimAndPurchase';
+      const command = 'fsPurchase';
       const client = buyer.engine.redis as unknown as Record<typeof command, Fn>;
       const original = client[command];
       let release!: () => void;

@@ -35,6 +35,7 @@ describe('unknown SKU lookups', () => {
       soldOutCacheMs: cfg.SOLD_OUT_CACHE_MS,
       defaultReservationTtlSeconds: cfg.DEFAULT_RESERVATION_TTL_SECONDS,
       claimInScript: true,
+      purchaseBatchMax: cfg.PURCHASE_BATCH_MAX,
       buyerRatePerSecond: 0,
       buyerBurst: 1,
       clientRatePerSecond: 0,
