@@ -19,10 +19,22 @@ export interface ScenarioResult {
   server: string;
   result: LoadResult;
   outcomes: Record<string, number>;
+  /** The engine's purchases per purchase-script call over the load (its /metrics). */
+  purchasesPerScriptCall?: number;
   invariants: { name: string; ok: boolean; detail: string }[];
 }
 
 const hex = () => randomBytes(3).toString('hex');
+
+/** The purchases the engine's script calls decided so far, and the calls (its /metrics). */
+async function batchTotals(url: string): Promise<{ sum: number; count: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const read = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  return {
+    sum: read('flashsale_purchase_batch_size_sum'),
+    count: read('flashsale_purchase_batch_size_count'),
+  };
+}
 
 interface Ctx {
   engine: Engine;
@@ -198,12 +210,16 @@ export async function scenarios(
       next: Next,
       onOk?: (s: number, b: string, m: unknown) => void,
     ) => {
+      const before = await batchTotals(api.url);
       const { result, outcomes } = await run(ctx, api.url, next, onOk);
+      const after = await batchTotals(api.url);
+      const calls = after.count - before.count;
       const r = {
         scenario,
         server: 'engine',
         result,
         outcomes,
+        ...(calls > 0 ? { purchasesPerScriptCall: (after.sum - before.sum) / calls } : {}),
         invariants: await checkInvariants(engine, skus, limit),
       };
       results.push(r);
@@ -282,7 +298,7 @@ export function scenarioTable(results: ScenarioResult[]): string {
   const ceiling = results.find((r) => r.server.startsWith('ceiling'))?.result.rps ?? NaN;
   const rows = results.map(
     (r) =>
-      `| ${r.scenario} | ${r.server} | ${fmt(r.result.rps)} | ${fmt(r.result.rps / ceiling, 2)} | ${r.result.p50} | ${r.result.p99} | ${r.result.p999} | ${Object.entries(
+      `| ${r.scenario} | ${r.server} | ${fmt(r.result.rps)} | ${fmt(r.result.rps / ceiling, 2)} | ${r.result.p50} | ${r.result.p99} | ${r.result.p999} | ${r.purchasesPerScriptCall !== undefined ? fmt(r.purchasesPerScriptCall, 1) : '-'} | ${Object.entries(
         r.outcomes,
       )
         .map(([k, v]) => `${k} ${v}`)
@@ -299,8 +315,8 @@ export function scenarioTable(results: ScenarioResult[]): string {
       } |`,
   );
   return [
-    '| scenario | server | req/s | ratio to ceiling | p50 ms | p99 ms | p99.9 ms | outcomes | invariants |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| scenario | server | req/s | ratio to ceiling | p50 ms | p99 ms | p99.9 ms | purchases per script call | outcomes | invariants |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
   ].join('\n');
 }

@@ -85,6 +85,20 @@ const FIGURES: {
     },
   },
   {
+    key: 'hotSkuPurchasesPerScriptCall',
+    label: 'hot SKU: purchases per purchase-script call',
+    digits: 1,
+    read: (r) => {
+      const s = r.scenarios as {
+        scenario: string;
+        server: string;
+        purchasesPerScriptCall?: number;
+      }[];
+      return s?.find((x) => x.server === 'engine' && x.scenario === 'hot SKU')
+        ?.purchasesPerScriptCall;
+    },
+  },
+  {
     key: 'redisUsPerPurchase',
     label: 'Redis time per purchase (µs)',
     digits: 1,

@@ -311,9 +311,11 @@ for i = 0, count - 1 do
       reply = {-2}
     else
       local held = redis.pcall('HGET', usersKey, userId)
-      -- A held count that is not a whole number is a corrupt hash: refused before any
-      -- write (HINCRBY below would fail only after the stream had changed).
-      if type(held) == 'table' or (held and not string.match(held, '^%d+$')) then
+      -- A held count HINCRBY cannot take (not a whole number as Redis writes one: no sign,
+      -- no leading zero, at most 18 digits) is a corrupt hash: refused before any write
+      -- (HINCRBY below would fail only after the stream had changed, and the batch's SKU
+      -- write with it).
+      if type(held) == 'table' or (held and held ~= '0' and not (#held <= 18 and string.match(held, '^[1-9]%d*$'))) then
         reply = {-13, usersKey}
       else
         held = held and held + 0 or 0

@@ -7,7 +7,8 @@
 
   readOrder(key) -> {user, sku, quantity, status, createdAt, expiresAt} (strings); nil when
     the key is absent; false when it holds neither layout whole (the caller answers -13).
-    The string must match ORDER_VALUE_PATTERN of src/shared/keys.ts.
+    The string, and a hash's fields joined as one, must match ORDER_VALUE_PATTERN of
+    src/shared/keys.ts: every number a whole number, so no caller's arithmetic can raise.
   setOrderStatus(key, order, status): the order's new status (the caller then sets its
     retention: SET clears a string's time to live).
   orderText(user, sku, quantity, status, createdAt, expiresAt): the string of an order.
@@ -34,6 +35,11 @@ local function readOrder(key)
   end
   local fields = redis.pcall('HMGET', key, 'user', 'sku', 'quantity', 'status', 'createdAt', 'expiresAt')
   if fields.err or not (fields[1] and fields[2] and fields[3] and fields[4] and fields[5] and fields[6]) then
+    return false
+  end
+  -- The string's grammar, field by field: a number that is not one is as malformed here.
+  if not string.match(orderText(fields[1], fields[2], fields[3], fields[4], fields[5], fields[6]),
+      '^[^|]+|[^|]+|%d+|%a+|%d+|%d+$') then
     return false
   end
   fields.hash = true

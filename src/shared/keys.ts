@@ -241,10 +241,14 @@ export const ORDER_VALUE_PATTERN = /^([^|]+)\|([^|]+)\|(\d+)\|([A-Za-z]+)\|(\d+)
 
 /** The record of an order's string, or of an older engine's hash; undefined: malformed. */
 export function parseOrder(value: string | Record<string, string>): OrderRecord | undefined {
-  const f =
+  // A hash's fields joined as the string: one grammar for both (lua/includes/order.lua).
+  const text =
     typeof value === 'string'
-      ? ORDER_VALUE_PATTERN.exec(value)?.slice(1)
-      : [value.user, value.sku, value.quantity, value.status, value.createdAt, value.expiresAt];
+      ? value
+      : [value.user, value.sku, value.quantity, value.status, value.createdAt, value.expiresAt]
+          .map((field) => field ?? '')
+          .join('|');
+  const f = ORDER_VALUE_PATTERN.exec(text)?.slice(1);
   const [user, sku, quantity, status, createdAt, expiresAt] = f ?? [];
   if (!user || !sku || !quantity || !status || !createdAt || !expiresAt) return undefined;
   return {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { AppError } from '../../src/shared/errors.js';
+import { parseOrder } from '../../src/shared/keys.js';
 import type { Engine } from '../../src/engine.js';
 import { commandsSent } from '../support/commands.js';
 import {
@@ -180,6 +181,67 @@ describe('purchases decided in batches', () => {
     assert.equal(await engine.db.order.count({ where: { skuId: sku } }), 2);
     await engine.redis.del(engine.keys.rateLimit(sku, 'b', `${run}-u2`));
   });
+
+  // Values no engine writes, met by a purchase after an earlier one of its call has
+  // written: each must refuse its own purchase before any write of its own, or the call
+  // fails after the first purchase's order and event, and before the SKU's stock and
+  // sequence are written (the units would sell twice and the sequence repeat).
+  for (const damage of [
+    'a retry whose order an older engine left with a quantity that is not a number',
+    "a buyer whose held units Redis cannot count ('01')",
+  ] as const)
+    it(`${damage} is refused alone, after another purchase of its call wrote`, async () => {
+      const run = uid('pbd');
+      const sku = uid('pbd');
+      const engine = batched.engine;
+      await engine.inventory.createSku({ sku, name: sku, stock: 10, perUserLimit: 5 });
+      const k = engine.keys.forSku(sku);
+      let before = 0;
+      // Damage left behind would trip other tests' scans of the partition's orders.
+      let damaged = k.users;
+      if (damage.startsWith('a retry')) {
+        const first = await engine.inventory.purchase(`${run}-u2`, sku, 1, `${run}-k1`);
+        const o = parseOrder((await engine.redis.get(k.order(first.order.orderId)))!)!;
+        damaged = k.order(first.order.orderId);
+        await engine.redis.del(damaged);
+        await engine.redis.hset(damaged, {
+          user: o.user,
+          sku: o.sku,
+          quantity: 'x',
+          status: o.status,
+          createdAt: o.createdAt,
+          expiresAt: o.expiresAt,
+        });
+        before = 1;
+      } else {
+        await engine.redis.hset(k.users, `${run}-u2`, '01');
+      }
+      try {
+        const sent = await commandsSent(engine.redis, async () => {
+          const outcomes = await runOps(
+            engine,
+            sku,
+            [
+              { user: 1, key: 1, quantity: 1 },
+              { user: 2, key: 1, quantity: 1 },
+            ],
+            run,
+            true,
+          );
+          assert.deepEqual(outcomes, ['created', 'INTERNAL']);
+        });
+        assert.equal(sent.get('evalsha') ?? sent.get('eval'), 1);
+        const s = await redisState(engine, sku);
+        assert.deepEqual(
+          { available: s.available, seq: s.seq },
+          { available: 9 - before, seq: 1 + before },
+          'the stock and sequence count the purchase that was made',
+        );
+        assert.equal(s.users[`${run}-u1`], 1);
+      } finally {
+        await engine.redis.del(damaged);
+      }
+    });
 
   it('any purchases in hand together get the answers they would get one by one (property)', async () => {
     const op = fc.record({

@@ -64,6 +64,14 @@ describe('key space', () => {
     for (const bad of ['', 'a|b|1|reserved|1', 'a|b|1|reserved|1|2|3', '|b|1|reserved|1|2'])
       assert.equal(parseOrder(bad), undefined, bad);
     assert.equal(parseOrder({ user: 'a', sku: 'b' }), undefined);
+    // A hash is held to the string's grammar, field by field (lua/includes/order.lua too).
+    for (const [field, bad] of [
+      ['quantity', 'x'],
+      ['createdAt', '-1'],
+      ['status', 'reserved1'],
+      ['user', 'a|b'],
+    ] as const)
+      assert.equal(parseOrder({ ...hash, [field]: bad }), undefined, `${field} ${bad}`);
   });
 
   it('makes UUIDv7 order ids that name their partition', () => {
