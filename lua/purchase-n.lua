@@ -30,13 +30,14 @@
             gate overrides either), '' when none is on
     then for each purchase: user id, quantity, order id (in claim mode a fresh one, used
     when the claim is new: an existing claim for the same SKU and quantity continues with
-    its own), idempotency key, '-' when this request was counted against the rate limits
-    by an earlier call (none applies) else '', the passes the caller verified ('a'
-    admitted, 'q' qualified, in any order; '' none), the W3C traceparent to carry in the
-    event ('' when tracing is off), and when the caller claimed, the claim's key name (a
-    field of KEYS[5]).
-  Output: one reply per purchase, in order, each the order layout every order script
-  answers with, plus the order id:
+    its own), idempotency key, what the caller vouches for, in any order ('a' an
+    Admission-Token it verified, 'q' a Qualification-Token, '-' this request was counted
+    against the rate limits by an earlier call, so none applies; '' nothing: one argument,
+    each costing the call about a thousand instructions), the W3C traceparent to carry in
+    the event ('' when tracing is off), and when the caller claimed, the claim's key name
+    (a field of KEYS[5]).
+  Output: one reply per purchase, in order (a call of one purchase answers its reply
+  alone), each the order layout every order script answers with, plus the order id:
     {1, 'reserved', quantity, createdAt, expiresAt, user, available, orderId}  order created
     {2, status, quantity, createdAt, expiresAt, user, nil, orderId}   replay of the existing order
     {-1}  SKU state missing (rebuild from PostgreSQL; never treated as zero)
@@ -67,7 +68,7 @@ local claimTtl = ARGV[2]
 local claimMode = claimTtl ~= ''
 local deploymentLimits = ARGV[3]
 local keysEach = claimMode and 4 or 3
-local argsEach = claimMode and 7 or 8
+local argsEach = claimMode and 6 or 7
 local count = (#ARGV - 3) / argsEach
 local replies = {}
 
@@ -94,6 +95,9 @@ if not sku[1] then
       end
     end
     replies[i + 1] = reply
+  end
+  if count == 1 then
+    return replies[1]
   end
   return replies
 end
@@ -187,7 +191,8 @@ for i = 0, count - 1 do
 
     -- Rate limits, before anything of this purchase is written: over either, the answer
     -- is the wait and the only trace is none (a limited request records nothing).
-    if limited and ARGV[a + 4] ~= '-' then
+    local passes = ARGV[a + 4]
+    if limited and not string.find(passes, '-', 1, true) then
       if not nowUs then
         nowUs = (clock[1] .. clockUs) + 0
       end
@@ -279,7 +284,7 @@ for i = 0, count - 1 do
     -- claimed its key before the rebuild restored the claim to the order PostgreSQL has.
     -- Each restored claim counts only while it lives.
     if restoring then
-      local restored = redis.pcall('HGET', restoredKey, claimKey or ARGV[a + 7])
+      local restored = redis.pcall('HGET', restoredKey, claimKey or ARGV[a + 6])
       if type(restored) == 'table' then
         reply = {-13, restoredKey}
       elseif restored then
@@ -295,7 +300,6 @@ for i = 0, count - 1 do
     -- The rest of the checks, each a refusal or nothing. A refusal takes back the claim
     -- this call made: atomic with the claim, so no other request with the key can have
     -- bought under it meanwhile.
-    local passes = ARGV[a + 5]
     -- Passes the SKU asks for, checked by the caller (signed tokens) and vouched for here.
     -- After the replay above: a retry of a purchase that was made replays even once its
     -- admission has lapsed.
@@ -347,7 +351,7 @@ for i = 0, count - 1 do
       -- With tracing on, the traceparent of the caller's span rides in the event (the relay
       -- and the writer continue the trace from it). Checked here too, so the event stays
       -- valid JSON.
-      local traceparent = ARGV[a + 6]
+      local traceparent = ARGV[a + 5]
       if #traceparent == 55 and string.match(traceparent, '^00%-%x+%-%x+%-%x%x$') then
         event = string.sub(event, 1, -2) .. ',"traceparent":"' .. traceparent .. '"}'
       end
@@ -394,5 +398,8 @@ for i = 0, count - 1 do
 end
 if seqText then
   redis.call('HSET', skuKey, 'available', availableText, 'seq', seqText)
+end
+if count == 1 then
+  return replies[1]
 end
 return replies

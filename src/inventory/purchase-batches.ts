@@ -105,14 +105,16 @@ export class PurchaseBatches {
         p.quantity,
         p.orderId,
         p.idempotencyKey,
-        p.limitsTaken ? '-' : '',
-        p.passes,
+        // What the caller vouches for: its passes, and '-' when the limits counted it.
+        p.limitsTaken ? `${p.passes}-` : p.passes,
         p.traceparent,
       );
       // The claim's name, a field of the restored claims' hash: in claim mode it is the key.
       if (!batch.claimHere) argv.push(p.claimKey);
     }
     const reply = await this.redis.fsPurchase(keys.length, ...keys, ...argv);
+    // A call of one purchase answers its reply alone (no table around it to build).
+    if (batch.items.length === 1) return [reply];
     return Array.isArray(reply) ? reply : [];
   }
 }
