@@ -158,7 +158,7 @@ local limited = buyerRate > 0 or clientRate > 0
 local peekRate, takeRate = nil, nil
 if limited then
 --- @include "gcra"
-  peekRate, takeRate = gcraPeekStored, gcraTake
+  peekRate, takeRate = gcraPeekChecked, gcraTake
 end
 local readOrderAt = nil
 
@@ -197,24 +197,16 @@ for i = 0, count - 1 do
         nowUs = (clock[1] .. clockUs) + 0
       end
       local buyerKey, clientKey = KEYS[k + 1], KEYS[k + 2]
-      local buyerWait, buyerTat, clientWait, clientTat = 0, nil, 0, nil
-      if buyerRate > 0 then
-        local stored = redis.pcall('GET', buyerKey)
-        if type(stored) == 'table' or (stored and not string.match(stored, '^%d+$')) then
-          reply = {-13, buyerKey}
-          break
-        end
-        buyerWait, buyerTat = peekRate(stored, nowUs, buyerRate, buyerBurst)
-      end
+      local buyerWait, buyerTat = peekRate(buyerKey, nowUs, buyerRate, buyerBurst)
       -- A client key ending in ':-' is the placeholder of a request whose address is
       -- unknown (NO_CLIENT_ADDRESS in src/shared/keys.ts): no client limit for it.
-      if clientRate > 0 and string.sub(clientKey, -2) ~= ':-' then
-        local stored = redis.pcall('GET', clientKey)
-        if type(stored) == 'table' or (stored and not string.match(stored, '^%d+$')) then
-          reply = {-13, clientKey}
-          break
-        end
-        clientWait, clientTat = peekRate(stored, nowUs, clientRate, clientBurst)
+      local clientWait, clientTat = 0, nil
+      if string.sub(clientKey, -2) ~= ':-' then
+        clientWait, clientTat = peekRate(clientKey, nowUs, clientRate, clientBurst)
+      end
+      if buyerWait == false or clientWait == false then
+        reply = {-13, buyerWait == false and buyerKey or clientKey}
+        break
       end
       if buyerWait > 0 or clientWait > 0 then
         reply = {-19, math.max(buyerWait, clientWait)}

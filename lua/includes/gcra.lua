@@ -12,8 +12,11 @@
     be. newTat: the TAT to record with gcraTake once every limit of the request passed
     (nil when there is nothing to record: no limit, or over it). A rate of 0 (or less) is
     no limit.
-  gcraPeekStored(stored, nowUs, ratePerSecond, burst) -> waitMs, newTat: the same from
-    the key's value as read (nil or false when absent), for a caller that reads it itself.
+  gcraPeekChecked(key, nowUs, ratePerSecond, burst) -> waitMs, newTat: the same, except
+    that waitMs is false when the key holds another type or a value no engine writes,
+    where gcraPeek raises: for a script that must refuse one request and go on (the
+    purchase script decides a batch, and a raise after an earlier purchase wrote would
+    lose the batch's stock write).
   gcraTake(key, nowUs, newTat): records the request (nothing when newTat is nil).
 
   Plain functions rather than a function that returns a closure: a closure is an
@@ -47,6 +50,17 @@ local function gcraPeek(key, nowUs, ratePerSecond, burst)
     return 0, nil
   end
   return gcraPeekStored(redis.call('GET', key), nowUs, ratePerSecond, burst)
+end
+
+local function gcraPeekChecked(key, nowUs, ratePerSecond, burst)
+  if ratePerSecond <= 0 then
+    return 0, nil
+  end
+  local stored = redis.pcall('GET', key)
+  if type(stored) == 'table' or (stored and not string.match(stored, '^%d+$')) then
+    return false, nil
+  end
+  return gcraPeekStored(stored, nowUs, ratePerSecond, burst)
 end
 
 local function gcraTake(key, nowUs, newTat)

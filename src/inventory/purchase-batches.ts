@@ -9,112 +9,119 @@ import { AppError } from '../shared/errors.js';
 import type { RedisClient } from '../clients/redis.js';
 import type { SkuKeys } from '../shared/keys.js';
 import { purchaseBatchSize } from '../shared/metrics.js';
+import type { InventoryOptions } from './types.js';
 
-/** One purchase as the script takes it. */
-export interface BatchedPurchase {
+/** One purchase request, as the script takes it. */
+export interface PurchaseRequest {
   k: SkuKeys;
   skuId: string;
   userId: string;
   quantity: number;
   idempotencyKey: string;
-  /** The order id: fresh in claim mode (the script may continue another), else the claimed one. */
-  orderId: string;
   claimKey: string;
   buyerRateKey: string;
   clientRateKey: string;
   passes: string;
-  /** Counted against the rate limits by an earlier call of the same request. */
-  limitsTaken: boolean;
-  traceparent: string;
+  /** Set for a second script call of the same request: the limits counted it once. */
+  limitsTaken?: boolean;
+  /** The Redis span's W3C traceparent, when tracing is on and the trace sampled. */
+  traceparent?: string;
+}
+
+/** A purchase waiting for its call, with the order id it is decided for and its answer. */
+interface Queued {
+  r: PurchaseRequest;
+  /** Fresh in claim mode (the script may continue the key's own), else the claimed one. */
+  orderId: string;
+  resolve: (reply: unknown[]) => void;
+  reject: (err: unknown) => void;
 }
 
 interface Pending {
   claimHere: boolean;
-  items: BatchedPurchase[];
-  settle: { resolve: (reply: unknown[]) => void; reject: (err: unknown) => void }[];
-}
-
-export interface PurchaseBatchOptions {
-  /** Most purchases in one call (1: each purchase alone). */
-  maxBatch: number;
-  idempotencyTtlSeconds: number;
-  /** The deployment's rate limits as the script takes them ('' when none is on). */
-  limits: string;
+  queued: Queued[];
 }
 
 export class PurchaseBatches {
   private readonly pending = new Map<string, Pending>();
 
+  /** The deployment's limits as the script takes them: '' when none is on. */
+  private readonly limits: string;
+
   constructor(
     private readonly redis: RedisClient,
-    private readonly opts: PurchaseBatchOptions,
-  ) {}
+    private readonly opts: InventoryOptions,
+  ) {
+    const o = opts;
+    this.limits =
+      o.buyerRatePerSecond <= 0 && o.clientRatePerSecond <= 0
+        ? ''
+        : `${o.buyerRatePerSecond}|${o.buyerBurst}|${o.clientRatePerSecond}|${o.clientBurst}`;
+  }
 
   /**
    * The script's reply for this purchase: claimHere makes its Idempotency-Key claim in the
    * call (one round trip; a single Redis node only), else the caller has claimed.
    */
-  decide(p: BatchedPurchase, claimHere: boolean): Promise<unknown[]> {
-    const id = `${claimHere ? 'c' : 'p'}${p.skuId}`;
+  decide(r: PurchaseRequest, orderId: string, claimHere: boolean): Promise<unknown[]> {
+    const id = `${claimHere ? 'c' : 'p'}${r.skuId}`;
     let batch = this.pending.get(id);
     if (!batch) {
-      batch = { claimHere, items: [], settle: [] };
-      this.pending.set(id, batch);
-      const queued = batch;
+      const created: Pending = { claimHere, queued: [] };
+      this.pending.set(id, created);
       setImmediate(() => {
-        if (this.pending.get(id) === queued) this.send(id, queued);
+        if (this.pending.get(id) === created) this.send(id, created);
       });
+      batch = created;
     }
+    const queued = batch.queued;
     const reply = new Promise<unknown[]>((resolve, reject) =>
-      batch.settle.push({ resolve, reject }),
+      queued.push({ r, orderId, resolve, reject }),
     );
-    batch.items.push(p);
-    if (batch.items.length >= this.opts.maxBatch) this.send(id, batch);
+    if (queued.length >= this.opts.purchaseBatchMax) this.send(id, batch);
     return reply;
   }
 
   private send(id: string, batch: Pending): void {
     this.pending.delete(id);
-    purchaseBatchSize.observe(batch.items.length);
+    purchaseBatchSize.observe(batch.queued.length);
     this.call(batch).then(
-      (replies) => {
-        batch.settle.forEach((s, i) => {
+      (replies) =>
+        batch.queued.forEach((q, i) => {
           const reply = replies[i];
-          if (Array.isArray(reply)) s.resolve(reply);
-          else s.reject(new AppError('INTERNAL', `purchase script answered no reply ${i}`));
-        });
-      },
-      (err: unknown) => batch.settle.forEach((s) => s.reject(err)),
+          if (Array.isArray(reply)) q.resolve(reply);
+          else q.reject(new AppError('INTERNAL', `purchase script answered no reply ${i}`));
+        }),
+      (err: unknown) => batch.queued.forEach((q) => q.reject(err)),
     );
   }
 
   private async call(batch: Pending): Promise<unknown[]> {
-    const first = batch.items[0]!;
-    const k = first.k;
+    const { k, skuId } = batch.queued[0]!.r;
     const keys: string[] = [k.sku, k.users, k.expiries, k.events, k.restoredClaims];
     const argv: (string | number)[] = [
-      first.skuId,
+      skuId,
       batch.claimHere ? this.opts.idempotencyTtlSeconds : '',
-      this.opts.limits,
+      this.limits,
     ];
-    for (const p of batch.items) {
-      keys.push(k.order(p.orderId), p.buyerRateKey, p.clientRateKey);
-      if (batch.claimHere) keys.push(p.claimKey);
+    for (const { r, orderId } of batch.queued) {
+      keys.push(k.order(orderId), r.buyerRateKey, r.clientRateKey);
+      if (batch.claimHere) keys.push(r.claimKey);
       argv.push(
-        p.userId,
-        p.quantity,
-        p.orderId,
-        p.idempotencyKey,
+        r.userId,
+        r.quantity,
+        orderId,
+        r.idempotencyKey,
         // What the caller vouches for: its passes, and '-' when the limits counted it.
-        p.limitsTaken ? `${p.passes}-` : p.passes,
-        p.traceparent,
+        r.limitsTaken ? `${r.passes}-` : r.passes,
+        r.traceparent ?? '',
       );
       // The claim's name, a field of the restored claims' hash: in claim mode it is the key.
-      if (!batch.claimHere) argv.push(p.claimKey);
+      if (!batch.claimHere) argv.push(r.claimKey);
     }
     const reply = await this.redis.fsPurchase(keys.length, ...keys, ...argv);
     // A call of one purchase answers its reply alone (no table around it to build).
-    if (batch.items.length === 1) return [reply];
+    if (batch.queued.length === 1) return [reply];
     return Array.isArray(reply) ? reply : [];
   }
 }

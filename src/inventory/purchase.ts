@@ -1,12 +1,12 @@
 // The purchase path: the Idempotency-Key claim, then one atomic script that checks and
 // decides (stock, per-user limit, sale window, pause), records the order and its event.
 import { SpanKind, SpanStatusCode, type Span } from '@opentelemetry/api';
-import { InventoryPart, type InventoryContext, type InventoryOptions } from './types.js';
+import { InventoryPart, type InventoryContext } from './types.js';
 import { AppError } from '../shared/errors.js';
-import { claimValue, NO_CLIENT_ADDRESS, parseClaim, type SkuKeys } from '../shared/keys.js';
+import { claimValue, NO_CLIENT_ADDRESS, parseClaim } from '../shared/keys.js';
 import type { Rebuilder } from './rebuild.js';
 import { orderReply, ScriptCode, scriptError } from './script-codes.js';
-import { PurchaseBatches } from './purchase-batches.js';
+import { PurchaseBatches, type PurchaseRequest } from './purchase-batches.js';
 import type { Order, PurchaseContext } from './types.js';
 import { tracer, traceparentOf } from '../shared/tracing.js';
 
@@ -26,7 +26,7 @@ export class Purchases extends InventoryPart {
     context: PurchaseContext = {},
   ): Promise<{ order: Order; replayed: boolean }> {
     const k = this.keys.forSku(skuId);
-    const r: Request = {
+    const r: PurchaseRequest = {
       k,
       skuId,
       userId,
@@ -66,7 +66,7 @@ export class Purchases extends InventoryPart {
     }
   }
 
-  private async decideAll(r: Request): Promise<{ order: Order; replayed: boolean }> {
+  private async decideAll(r: PurchaseRequest): Promise<{ order: Order; replayed: boolean }> {
     const { k, skuId, quantity } = r;
     let orderId: string;
     let reply: unknown[];
@@ -77,12 +77,12 @@ export class Purchases extends InventoryPart {
       const claim = await this.redis.get(r.claimKey);
       if (claim === null) throw new AppError('SOLD_OUT', undefined, { available: 0 });
       orderId = this.matchClaim(claim, skuId, quantity);
-      reply = await this.decide(r, orderId);
+      reply = await this.batches.decide(r, orderId, false);
     } else if (this.opts.claimInScript) {
       // One round trip: the script claims the key, or continues with the order id of the
       // key's first use, and says which order id it used.
       const fresh = this.keys.orderIdFor(k.partition);
-      reply = await this.decide(r, fresh, true);
+      reply = await this.batches.decide(r, fresh, true);
       orderId = typeof reply[7] === 'string' ? reply[7] : fresh;
     } else {
       const fresh = this.keys.orderIdFor(k.partition);
@@ -95,7 +95,7 @@ export class Purchases extends InventoryPart {
         'GET',
       );
       orderId = claim === null ? fresh : this.matchClaim(claim, skuId, quantity);
-      reply = await this.decide(r, orderId);
+      reply = await this.batches.decide(r, orderId, false);
     }
 
     if (Number(reply[0]) === ScriptCode.ClaimRestored) {
@@ -103,7 +103,7 @@ export class Purchases extends InventoryPart {
       // the key made before Redis lost its data answers (the script will not name another).
       orderId = String(reply[1]);
       r.limitsTaken = true; // the first call counted this request against the limits
-      reply = await this.decide(r, orderId);
+      reply = await this.batches.decide(r, orderId, false);
     }
     const done = orderReply(reply, orderId, skuId);
     if (done) {
@@ -116,32 +116,8 @@ export class Purchases extends InventoryPart {
     throw scriptError(code, reply);
   }
 
-  /** The purchase script's reply for one order id, decided in a batch of the SKU's purchases. */
-  private decide(r: Request, orderId: string, claimHere = false): Promise<unknown[]> {
-    return this.batches.decide(
-      {
-        k: r.k,
-        skuId: r.skuId,
-        userId: r.userId,
-        quantity: r.quantity,
-        idempotencyKey: r.idempotencyKey,
-        orderId,
-        claimKey: r.claimKey,
-        buyerRateKey: r.buyerRateKey,
-        clientRateKey: r.clientRateKey,
-        passes: r.passes,
-        limitsTaken: r.limitsTaken ?? false,
-        traceparent: r.traceparent ?? '',
-      },
-      claimHere,
-    );
-  }
-
-  private readonly batches = new PurchaseBatches(this.redis, {
-    maxBatch: this.opts.purchaseBatchMax,
-    idempotencyTtlSeconds: this.opts.idempotencyTtlSeconds,
-    limits: limitsArgument(this.opts),
-  });
+  /** The purchase script, through which every purchase of this instance is decided. */
+  private readonly batches = new PurchaseBatches(this.redis, this.opts);
 
   private matchClaim(value: string, skuId: string, quantity: number): string {
     const claim = parseClaim(value);
@@ -150,29 +126,6 @@ export class Purchases extends InventoryPart {
     }
     return claim.orderId;
   }
-}
-
-/** The deployment's limits as the purchase script takes them: '' when none is on. */
-function limitsArgument(o: InventoryOptions): string {
-  if (o.buyerRatePerSecond <= 0 && o.clientRatePerSecond <= 0) return '';
-  return `${o.buyerRatePerSecond}|${o.buyerBurst}|${o.clientRatePerSecond}|${o.clientBurst}`;
-}
-
-/** One purchase request, as the scripts take it. */
-interface Request {
-  k: SkuKeys;
-  skuId: string;
-  userId: string;
-  quantity: number;
-  idempotencyKey: string;
-  claimKey: string;
-  buyerRateKey: string;
-  clientRateKey: string;
-  passes: string;
-  /** Set for a second script call of the same request: the limits counted it once. */
-  limitsTaken?: boolean;
-  /** The Redis span's W3C traceparent, when tracing is on and the trace sampled. */
-  traceparent?: string;
 }
 
 /** A refusal is an answer, not a failure of the call: only 5xx-class errors mark the span. */

@@ -60,6 +60,16 @@ async function runOps(
   });
 }
 
+/** The ops sent together, all decided in one call of the purchase script: their outcomes. */
+async function inOneCall(engine: Engine, sku: string, ops: Op[], run: string): Promise<Outcome[]> {
+  let outcomes: Outcome[] = [];
+  const sent = await commandsSent(engine.redis, async () => {
+    outcomes = await runOps(engine, sku, ops, run, true);
+  });
+  assert.equal(sent.get('evalsha') ?? sent.get('eval'), 1, `${ops.length} purchases, one call`);
+  return outcomes;
+}
+
 /**
  * Both stores agree on the SKU, and PostgreSQL has each of its events once, in sequence
  * (the relay and writer of `piped` serve every engine here: they share one Redis).
@@ -118,22 +128,18 @@ describe('purchases decided in batches', () => {
         // Five units left for twenty buyers.
         ...Array.from({ length: 22 }, (_, i) => ({ user: 10 + i, key: 1, quantity: 1 })),
       ];
-      const sent = await commandsSent(api.engine.redis, async () => {
-        const outcomes = await runOps(api.engine, sku, ops, run, true);
-        assert.deepEqual(outcomes, [
-          'created',
-          'replay of 0',
-          'replay of 0',
-          'created',
-          'created',
-          'LIMIT_EXCEEDED',
-          'created',
-          'IDEMPOTENCY_KEY_REUSED',
-          ...Array.from({ length: 5 }, () => 'created'),
-          ...Array.from({ length: 17 }, () => 'SOLD_OUT'),
-        ]);
-      });
-      assert.equal(sent.get('evalsha') ?? sent.get('eval'), 1, 'one script call for all thirty');
+      assert.deepEqual(await inOneCall(api.engine, sku, ops, run), [
+        'created',
+        'replay of 0',
+        'replay of 0',
+        'created',
+        'created',
+        'LIMIT_EXCEEDED',
+        'created',
+        'IDEMPOTENCY_KEY_REUSED',
+        ...Array.from({ length: 5 }, () => 'created'),
+        ...Array.from({ length: 17 }, () => 'SOLD_OUT'),
+      ]);
 
       const s = await redisState(api.engine, sku);
       assert.equal(s.available, 0);
@@ -157,21 +163,12 @@ describe('purchases decided in batches', () => {
     // The second buyer's rate-limit key holds a hash: the script refuses that purchase
     // (nothing of it written, an internal error), after the first has written its order.
     await engine.redis.hset(engine.keys.rateLimit(sku, 'b', `${run}-u2`), 'x', '1');
-    const sent = await commandsSent(engine.redis, async () => {
-      const outcomes = await runOps(
-        engine,
-        sku,
-        [
-          { user: 1, key: 1, quantity: 1 },
-          { user: 2, key: 1, quantity: 1 },
-          { user: 3, key: 1, quantity: 2 },
-        ],
-        run,
-        true,
-      );
-      assert.deepEqual(outcomes, ['created', 'INTERNAL', 'created']);
-    });
-    assert.equal(sent.get('evalsha') ?? sent.get('eval'), 1);
+    const ops = [
+      { user: 1, key: 1, quantity: 1 },
+      { user: 2, key: 1, quantity: 1 },
+      { user: 3, key: 1, quantity: 2 },
+    ];
+    assert.deepEqual(await inOneCall(engine, sku, ops, run), ['created', 'INTERNAL', 'created']);
     const s = await redisState(engine, sku);
     assert.deepEqual(
       { available: s.available, seq: s.seq, users: s.users },
@@ -217,20 +214,11 @@ describe('purchases decided in batches', () => {
         await engine.redis.hset(k.users, `${run}-u2`, '01');
       }
       try {
-        const sent = await commandsSent(engine.redis, async () => {
-          const outcomes = await runOps(
-            engine,
-            sku,
-            [
-              { user: 1, key: 1, quantity: 1 },
-              { user: 2, key: 1, quantity: 1 },
-            ],
-            run,
-            true,
-          );
-          assert.deepEqual(outcomes, ['created', 'INTERNAL']);
-        });
-        assert.equal(sent.get('evalsha') ?? sent.get('eval'), 1);
+        const ops = [
+          { user: 1, key: 1, quantity: 1 },
+          { user: 2, key: 1, quantity: 1 },
+        ];
+        assert.deepEqual(await inOneCall(engine, sku, ops, run), ['created', 'INTERNAL']);
         const s = await redisState(engine, sku);
         assert.deepEqual(
           { available: s.available, seq: s.seq },
